@@ -1,0 +1,331 @@
+//! Files of one sealed segment, `segments/<id>/`:
+//!
+//! ```text
+//! vectors-<i>   magic QVVECT\x1a\n  meta [dim, rows]   body: rows × dim f32 LE, row-major, 64-byte aligned
+//! ids           magic QVIDS\x1a\n\0 meta [rows]        body: rows × 17 bytes (PointId::encode)
+//! payloads      magic QVPAYLD\n     meta [rows]        body: (rows + 1) u64 LE offsets into the bytes
+//!                                                             that follow, then JSON objects back to back
+//! deleted-<g>   magic QVDELET\n     meta [rows, count] body: ceil(rows / 64) u64 LE words, bit r = row r deleted
+//! ```
+//! `<i>` is the vector's position in the schema. Everything but `deleted-<g>` is written once
+//! when the segment is built (in `<id>.tmp/`, then fsynced and renamed); deleted bitmaps get a
+//! new generation each time the manifest is published with changed deletions.
+
+use crate::error::{Error, IoContext, Result};
+use crate::frame::{self, FileKind, FramedWriter, MappedFile};
+use crate::fs::sync_dir;
+use crate::point_id::{ENCODED_LEN, PointId};
+use std::path::{Path, PathBuf};
+
+pub const VECTORS_KIND: FileKind = FileKind {
+    magic: *b"QVVECT\x1a\n",
+    version: 1,
+};
+pub const IDS_KIND: FileKind = FileKind {
+    magic: *b"QVIDS\x1a\n\0",
+    version: 1,
+};
+pub const PAYLOADS_KIND: FileKind = FileKind {
+    magic: *b"QVPAYLD\n",
+    version: 1,
+};
+pub const DELETED_KIND: FileKind = FileKind {
+    magic: *b"QVDELET\n",
+    version: 1,
+};
+
+pub fn vectors_file(i: usize) -> String {
+    format!("vectors-{i}")
+}
+
+pub fn deleted_file(generation: u64) -> String {
+    format!("deleted-{generation}")
+}
+
+/// Builds a segment directory under a temporary name; `finish` publishes it.
+///
+/// Rows are appended in offset order: `push_row` once per row, with one vector per schema
+/// vector (in schema order) and the payload's JSON bytes.
+pub struct SegmentWriter {
+    tmp_dir: PathBuf,
+    final_dir: PathBuf,
+    dims: Vec<usize>,
+    vectors: Vec<FramedWriter>,
+    ids: FramedWriter,
+    payload_offsets: Vec<u64>,
+    payload_bytes: Vec<u8>,
+    rows: u64,
+}
+
+impl SegmentWriter {
+    pub fn create(segments_dir: &Path, id: u64, dims: &[usize]) -> Result<Self> {
+        let final_dir = segments_dir.join(id.to_string());
+        let tmp_dir = segments_dir.join(format!("{id}.tmp"));
+        if tmp_dir.exists() {
+            std::fs::remove_dir_all(&tmp_dir).at(&tmp_dir)?;
+        }
+        std::fs::create_dir_all(&tmp_dir).at(&tmp_dir)?;
+        let vectors = (0..dims.len())
+            .map(|i| FramedWriter::create(&tmp_dir.join(vectors_file(i)), VECTORS_KIND))
+            .collect::<Result<Vec<_>>>()?;
+        let ids = FramedWriter::create(&tmp_dir.join("ids"), IDS_KIND)?;
+        Ok(SegmentWriter {
+            tmp_dir,
+            final_dir,
+            dims: dims.to_vec(),
+            vectors,
+            ids,
+            payload_offsets: vec![0],
+            payload_bytes: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn push_row(&mut self, id: PointId, vectors: &[&[f32]], payload: &[u8]) -> Result<()> {
+        assert_eq!(vectors.len(), self.dims.len(), "one vector per schema vector");
+        for ((w, v), &dim) in self.vectors.iter_mut().zip(vectors).zip(&self.dims) {
+            assert_eq!(v.len(), dim, "vector dimension matches the schema");
+            let mut bytes = Vec::with_capacity(dim * 4);
+            for x in *v {
+                bytes.extend_from_slice(&x.to_le_bytes());
+            }
+            w.write(&bytes)?;
+        }
+        self.ids.write(&id.encode())?;
+        self.payload_bytes.extend_from_slice(payload);
+        self.payload_offsets.push(self.payload_bytes.len() as u64);
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Writes and fsyncs every file, renames the directory to its final name and fsyncs the
+    /// parent. Returns the segment's directory and its size in bytes.
+    pub fn finish(self) -> Result<(PathBuf, u64)> {
+        let mut bytes = 0;
+        for (w, &dim) in self.vectors.into_iter().zip(&self.dims) {
+            bytes += w.finish([dim as u64, self.rows, 0, 0])?;
+        }
+        bytes += self.ids.finish([self.rows, 0, 0, 0])?;
+        let mut payloads = FramedWriter::create(&self.tmp_dir.join("payloads"), PAYLOADS_KIND)?;
+        let mut offsets = Vec::with_capacity(self.payload_offsets.len() * 8);
+        for o in &self.payload_offsets {
+            offsets.extend_from_slice(&o.to_le_bytes());
+        }
+        payloads.write(&offsets)?;
+        payloads.write(&self.payload_bytes)?;
+        bytes += payloads.finish([self.rows, 0, 0, 0])?;
+        sync_dir(&self.tmp_dir)?;
+        if self.final_dir.exists() {
+            // Left over from a crash after the rename but before the manifest named it.
+            std::fs::remove_dir_all(&self.final_dir).at(&self.final_dir)?;
+        }
+        std::fs::rename(&self.tmp_dir, &self.final_dir).at(&self.final_dir)?;
+        if let Some(parent) = self.final_dir.parent() {
+            sync_dir(parent)?;
+        }
+        Ok((self.final_dir, bytes))
+    }
+}
+
+/// A mapped vector file: `rows × dim` f32 values.
+#[derive(Debug)]
+pub struct VectorFile {
+    file: MappedFile,
+    pub dim: usize,
+    pub rows: usize,
+}
+
+impl VectorFile {
+    pub fn as_f32(&self) -> &[f32] {
+        let body = self.file.body();
+        // SAFETY: f32 has no invalid bit patterns; `align_to` only yields a middle slice of
+        // correctly aligned f32s. The body starts 64-byte aligned (page-aligned mapping + 64),
+        // so prefix and suffix are empty, which `open_segment` checks once.
+        #[expect(unsafe_code, reason = "reinterpreting mapped little-endian f32 bytes")]
+        let (_, floats, _) = unsafe { body.align_to::<f32>() };
+        floats
+    }
+}
+
+/// The immutable files of a published segment, verified and mapped.
+#[derive(Debug)]
+pub struct SegmentFiles {
+    pub dir: PathBuf,
+    pub rows: usize,
+    pub vectors: Vec<VectorFile>,
+    pub ids: Vec<PointId>,
+    payloads: MappedFile,
+}
+
+/// Opens a published segment, checking every file against the expected row count and dims.
+pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFiles> {
+    let rows_usize = usize::try_from(rows)
+        .map_err(|_| Error::corrupt(dir, 0, format!("row count {rows} too large")))?;
+    let mut vectors = Vec::with_capacity(dims.len());
+    for (i, &dim) in dims.iter().enumerate() {
+        let path = dir.join(vectors_file(i));
+        let file = frame::map_file(&path, VECTORS_KIND)?;
+        let [fdim, frows, ..] = file.header.meta;
+        if fdim != dim as u64 || frows != rows {
+            return Err(Error::corrupt(
+                &path,
+                24,
+                format!("holds {frows} rows of dimension {fdim}, manifest expects {rows} of {dim}"),
+            ));
+        }
+        if file.body().len() as u64 != rows * dim as u64 * 4 {
+            return Err(Error::corrupt(&path, 64, "body length does not match rows × dim"));
+        }
+        let v = VectorFile {
+            file,
+            dim,
+            rows: rows_usize,
+        };
+        if v.as_f32().len() != rows_usize * dim {
+            return Err(Error::corrupt(&path, 64, "vector body is not 4-byte aligned"));
+        }
+        vectors.push(v);
+    }
+    let ids_path = dir.join("ids");
+    let (h, body) = frame::read_file(&ids_path, IDS_KIND)?;
+    if h.meta[0] != rows || body.len() as u64 != rows * ENCODED_LEN as u64 {
+        return Err(Error::corrupt(&ids_path, 24, "row count does not match the manifest"));
+    }
+    let mut ids = Vec::with_capacity(rows_usize);
+    for (r, chunk) in body.chunks_exact(ENCODED_LEN).enumerate() {
+        let enc: &[u8; ENCODED_LEN] = chunk.try_into().map_err(|_| {
+            Error::corrupt(&ids_path, 64, "id record of the wrong size")
+        })?;
+        let id = PointId::decode(enc).ok_or_else(|| {
+            Error::corrupt(&ids_path, 64 + (r * ENCODED_LEN) as u64, "unknown id tag")
+        })?;
+        ids.push(id);
+    }
+    let payload_path = dir.join("payloads");
+    let payloads = frame::map_file(&payload_path, PAYLOADS_KIND)?;
+    let files = SegmentFiles {
+        dir: dir.to_path_buf(),
+        rows: rows_usize,
+        vectors,
+        ids,
+        payloads,
+    };
+    // Validate the offset table once so that `payload` can trust it.
+    let table_len = (rows_usize + 1) * 8;
+    let body = files.payloads.body();
+    if files.payloads.header.meta[0] != rows || body.len() < table_len {
+        return Err(Error::corrupt(&payload_path, 64, "offset table does not match the row count"));
+    }
+    let data_len = (body.len() - table_len) as u64;
+    let mut prev = 0;
+    for r in 0..=rows_usize {
+        let o = files.payload_offset(r);
+        if o < prev || o > data_len || (r == 0 && o != 0) {
+            return Err(Error::corrupt(
+                &payload_path,
+                64 + 8 * r as u64,
+                format!("payload offset {o} out of order or beyond the data ({data_len} bytes)"),
+            ));
+        }
+        prev = o;
+    }
+    Ok(files)
+}
+
+impl SegmentFiles {
+    fn payload_offset(&self, r: usize) -> u64 {
+        let body = self.payloads.body();
+        body.get(r * 8..r * 8 + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+
+    /// JSON bytes of row `r`'s payload (empty when the point has none).
+    pub fn payload(&self, r: usize) -> &[u8] {
+        let table_len = (self.rows + 1) * 8;
+        let (start, end) = (self.payload_offset(r), self.payload_offset(r + 1));
+        self.payloads
+            .body()
+            .get(table_len + start as usize..table_len + end as usize)
+            .unwrap_or(&[])
+    }
+}
+
+/// Writes deleted bitmap generation `generation` into a segment directory and fsyncs it.
+pub fn write_deleted(dir: &Path, generation: u64, rows: u64, words: &[u64]) -> Result<()> {
+    let mut body = Vec::with_capacity(words.len() * 8);
+    let mut count = 0u64;
+    for w in words {
+        body.extend_from_slice(&w.to_le_bytes());
+        count += u64::from(w.count_ones());
+    }
+    let path = dir.join(deleted_file(generation));
+    frame::write_file(&path, DELETED_KIND, [rows, count, 0, 0], &body)?;
+    sync_dir(dir)
+}
+
+/// Reads a deleted bitmap, checking it covers exactly `rows` rows.
+pub fn read_deleted(dir: &Path, generation: u64, rows: u64) -> Result<Vec<u64>> {
+    let path = dir.join(deleted_file(generation));
+    let (h, body) = frame::read_file(&path, DELETED_KIND)?;
+    if h.meta[0] != rows || body.len() as u64 != rows.div_ceil(64) * 8 {
+        return Err(Error::corrupt(&path, 24, "bitmap size does not match the segment's rows"));
+    }
+    let words: Vec<u64> = body
+        .chunks_exact(8)
+        .map(|c| c.try_into().map(u64::from_le_bytes).unwrap_or(0))
+        .collect();
+    let count: u64 = words.iter().map(|w| u64::from(w.count_ones())).sum();
+    let stray = rows % 64 != 0 && words.last().is_some_and(|w| w >> (rows % 64) != 0);
+    if count != h.meta[1] || stray {
+        return Err(Error::corrupt(&path, 24, "bitmap contents do not match its header"));
+    }
+    Ok(words)
+}
+
+/// Removes every `deleted-<g>` file in `dir` except generation `keep`.
+pub fn remove_other_deleted(dir: &Path, keep: u64) -> Result<()> {
+    for entry in std::fs::read_dir(dir).at(dir)? {
+        let path = entry.at(dir)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(g) = name.strip_prefix("deleted-").and_then(|g| g.parse::<u64>().ok())
+            && g != keep
+        {
+            std::fs::remove_file(&path).at(&path)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_open_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::create(d.path(), 3, &[2, 3]).unwrap();
+        for r in 0..5u64 {
+            let a = [r as f32, 1.0];
+            let b = [0.5, r as f32, 2.0];
+            let payload = if r % 2 == 0 { format!("{{\"r\":{r}}}") } else { String::new() };
+            w.push_row(PointId::Num(r * 10), &[&a, &b], payload.as_bytes()).unwrap();
+        }
+        let (dir, _) = w.finish().unwrap();
+        assert_eq!(dir, d.path().join("3"));
+        let s = open_segment(&dir, 5, &[2, 3]).unwrap();
+        assert_eq!(s.ids[4], PointId::Num(40));
+        assert_eq!(&s.vectors[1].as_f32()[3..6], &[0.5, 1.0, 2.0]);
+        assert_eq!(s.payload(2), b"{\"r\":2}");
+        assert_eq!(s.payload(1), b"");
+        assert!(open_segment(&dir, 6, &[2, 3]).is_err());
+        assert!(open_segment(&dir, 5, &[2, 4]).is_err());
+
+        write_deleted(&dir, 1, 5, &[0b10010]).unwrap();
+        assert_eq!(read_deleted(&dir, 1, 5).unwrap(), vec![0b10010]);
+        write_deleted(&dir, 2, 5, &[0b100000]).unwrap(); // bit beyond the rows
+        assert!(read_deleted(&dir, 2, 5).is_err());
+        remove_other_deleted(&dir, 1).unwrap();
+        assert!(!dir.join(deleted_file(2)).exists());
+    }
+}

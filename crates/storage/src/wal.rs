@@ -1,0 +1,595 @@
+//! The write-ahead log: every acknowledged write is here before it is anywhere else.
+//!
+//! ```text
+//! wal/<first_seq, 20 digits>.wal
+//!   header   64 bytes: the frame header of `frame.rs` with magic "QVWAL\x1a\n\0", version,
+//!            body_len 0 and meta[0] = sequence number of the file's first record
+//!   records  repeated until the end of the file:
+//!            len  u32 LE   payload bytes
+//!            crc  u32 LE   CRC32C of the 8 seq bytes followed by the payload
+//!            seq  u64 LE   strictly consecutive across records and files
+//!            payload
+//! ```
+//! Appends go to the newest file; `rotate` starts a new file (the old one is fsynced first).
+//! `Wal::sync_to` implements group commit: one `fdatasync` covers every record appended before
+//! it started, and callers arriving during it wait for the next one.
+//!
+//! Recovery (`WalReader`) reads files in order. A record that fails its checks in the last file,
+//! with no valid record anywhere after it, is a torn tail (a write in flight at a crash, never
+//! acknowledged): it is cut off with a warning. Any other damage is an error naming file and
+//! offset.
+
+use crate::error::{Error, IoContext, Result};
+use crate::frame::{self, FileKind, HEADER_LEN};
+use crate::fs::sync_dir;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub const WAL_KIND: FileKind = FileKind {
+    magic: *b"QVWAL\x1a\n\0",
+    version: 1,
+};
+
+const RECORD_HEADER: usize = 16;
+/// Largest payload accepted; a length field above it is damage, not data.
+pub const MAX_RECORD: usize = 1 << 30;
+
+fn file_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.wal")
+}
+
+/// WAL files in `dir`, sorted by first sequence number.
+fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut files = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e).at(dir),
+    };
+    for entry in entries {
+        let path = entry.at(dir)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(stem) = name.strip_suffix(".wal")
+            && let Ok(seq) = stem.parse::<u64>()
+        {
+            files.push((seq, path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// One record read back during recovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalRecord {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// What recovery found at the end of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalEnd {
+    /// Sequence number the next append gets.
+    pub next_seq: u64,
+    /// Bytes cut off a torn tail (0 when the log ended cleanly).
+    pub truncated_bytes: u64,
+}
+
+fn encode_record(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let seq_bytes = seq.to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), payload);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&seq_bytes);
+    out.extend_from_slice(payload);
+}
+
+/// Parses the record starting at `at` in `bytes` if it is complete and its checksum holds.
+/// Returns (seq, payload range end).
+fn parse_record(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
+    let head = bytes.get(at..at.checked_add(RECORD_HEADER)?)?;
+    let len = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
+    let seq_bytes = head.get(8..16)?;
+    if len > MAX_RECORD {
+        return None;
+    }
+    let end = at + RECORD_HEADER + len;
+    let payload = bytes.get(at + RECORD_HEADER..end)?;
+    let actual = crc32c::crc32c_append(crc32c::crc32c(seq_bytes), payload);
+    if actual != crc {
+        return None;
+    }
+    Some((u64::from_le_bytes(seq_bytes.try_into().ok()?), end))
+}
+
+/// Reads the log during recovery, one record at a time, in sequence order.
+pub struct WalReader {
+    dir: PathBuf,
+    files: Vec<(u64, PathBuf)>,
+    /// Index into `files` of the file being read.
+    current: usize,
+    bytes: Vec<u8>,
+    pos: usize,
+    next_seq: Option<u64>,
+    truncated_bytes: u64,
+    done: bool,
+}
+
+impl WalReader {
+    /// Opens the log in `dir`. `expected_first` is the first sequence number the caller needs
+    /// (the manifest's watermark + 1); the log may start earlier, never later.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let files = list_files(dir)?;
+        let mut r = WalReader {
+            dir: dir.to_path_buf(),
+            files,
+            current: 0,
+            bytes: Vec::new(),
+            pos: 0,
+            next_seq: None,
+            truncated_bytes: 0,
+            done: false,
+        };
+        r.load_current()?;
+        Ok(r)
+    }
+
+    fn is_last(&self) -> bool {
+        self.current + 1 >= self.files.len()
+    }
+
+    fn load_current(&mut self) -> Result<()> {
+        let Some((first_seq, path)) = self.files.get(self.current).cloned() else {
+            self.done = true;
+            return Ok(());
+        };
+        let mut bytes = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .at(&path)?;
+        let header = bytes
+            .get(..HEADER_LEN)
+            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
+            .map(|h| frame::decode_header(&path, WAL_KIND, h));
+        match header {
+            Some(Ok(h)) if h.meta[0] == first_seq => {}
+            Some(Err(e @ Error::NewerFormat { .. })) => return Err(e),
+            Some(Ok(h)) => {
+                return Err(Error::corrupt(
+                    &path,
+                    24,
+                    format!("header says first sequence {}, file name says {first_seq}", h.meta[0]),
+                ));
+            }
+            // A header that never became durable: the file was being created at a crash, so
+            // nothing in it was acknowledged.
+            _ if self.is_last() => {
+                log::warn!(
+                    "{}: incomplete header of the newest log file (crash while creating it); removing it",
+                    path.display()
+                );
+                self.truncated_bytes += bytes.len() as u64;
+                fs::remove_file(&path).at(&path)?;
+                sync_dir(&self.dir)?;
+                self.files.pop();
+                self.done = true;
+                return Ok(());
+            }
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::corrupt(&path, 0, "log file shorter than its header"));
+            }
+        }
+        match self.next_seq {
+            Some(expected) if expected != first_seq => {
+                return Err(Error::corrupt(
+                    &path,
+                    0,
+                    format!("log file starts at sequence {first_seq}, expected {expected}: a log file is missing"),
+                ));
+            }
+            _ => self.next_seq = Some(first_seq),
+        }
+        self.bytes = bytes;
+        self.pos = HEADER_LEN;
+        Ok(())
+    }
+
+    /// The next record, or `None` at the end of the log.
+    pub fn next_record(&mut self) -> Result<Option<WalRecord>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.pos == self.bytes.len() {
+                self.current += 1;
+                self.load_current()?;
+                continue;
+            }
+            let (path, expected) = match (self.files.get(self.current), self.next_seq) {
+                (Some((_, p)), Some(s)) => (p.clone(), s),
+                _ => return Ok(None),
+            };
+            match parse_record(&self.bytes, self.pos) {
+                Some((seq, end)) if seq == expected => {
+                    let payload = self.bytes[self.pos + RECORD_HEADER..end].to_vec();
+                    self.pos = end;
+                    self.next_seq = Some(seq + 1);
+                    return Ok(Some(WalRecord { seq, payload }));
+                }
+                Some((seq, _)) => {
+                    return Err(Error::corrupt(
+                        &path,
+                        self.pos as u64,
+                        format!("record has sequence {seq}, expected {expected}"),
+                    ));
+                }
+                None => {
+                    if self.is_last() && !self.any_valid_record_after(self.pos) {
+                        self.cut_torn_tail(&path)?;
+                        self.done = true;
+                        return Ok(None);
+                    }
+                    return Err(Error::corrupt(
+                        &path,
+                        self.pos as u64,
+                        "damaged log record followed by valid ones (not a torn tail): refusing to guess",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether a checksum-valid record starts anywhere after `from` (a torn tail has none).
+    /// Candidates are first screened by a plausible sequence number, so that scanning a long
+    /// torn tail does not checksum garbage at every offset.
+    fn any_valid_record_after(&self, from: usize) -> bool {
+        let expected = self.next_seq.unwrap_or(0);
+        let plausible = |at: usize| {
+            self.bytes
+                .get(at + 8..at + 16)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+                .is_some_and(|seq| seq >= expected && seq - expected < (1 << 32))
+        };
+        (from + 1..self.bytes.len().saturating_sub(RECORD_HEADER - 1))
+            .any(|at| plausible(at) && parse_record(&self.bytes, at).is_some())
+    }
+
+    fn cut_torn_tail(&mut self, path: &Path) -> Result<()> {
+        let cut = (self.bytes.len() - self.pos) as u64;
+        log::warn!(
+            "{}: torn tail of {cut} bytes at offset {} (a write in flight at a crash, never acknowledged); truncating",
+            path.display(),
+            self.pos
+        );
+        let f = OpenOptions::new().write(true).open(path).at(path)?;
+        f.set_len(self.pos as u64).at(path)?;
+        f.sync_all().at(path)?;
+        self.truncated_bytes += cut;
+        self.bytes.truncate(self.pos);
+        Ok(())
+    }
+
+    /// Reads to the end (if not done yet) and reports where appends continue. If the log is
+    /// empty, appends continue at `default_next`.
+    pub fn finish(mut self, default_next: u64) -> Result<WalEnd> {
+        while self.next_record()?.is_some() {}
+        Ok(WalEnd {
+            next_seq: self.next_seq.unwrap_or(default_next).max(default_next),
+            truncated_bytes: self.truncated_bytes,
+        })
+    }
+}
+
+struct Writer {
+    file: Arc<File>,
+    path: PathBuf,
+    next_seq: u64,
+    buf: Vec<u8>,
+    poisoned: bool,
+}
+
+/// The appendable log. Shared by reference between writer threads.
+pub struct Wal {
+    dir: PathBuf,
+    writer: Mutex<Writer>,
+    /// Highest sequence number known durable. Held while fsyncing, which is what batches
+    /// concurrent callers into one fsync (group commit).
+    synced: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("dir", &self.dir).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; the poisoned flag in `Writer`
+    // is what guards the log's consistency.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn create_file(dir: &Path, first_seq: u64) -> Result<(File, PathBuf)> {
+    let path = dir.join(file_name(first_seq));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .at(&path)?;
+    f.write_all(&frame::encode(WAL_KIND, [first_seq, 0, 0, 0], &[])[..HEADER_LEN])
+        .at(&path)?;
+    f.sync_all().at(&path)?;
+    sync_dir(dir)?;
+    Ok((f, path))
+}
+
+impl Wal {
+    /// Opens the log for appending after recovery (`WalReader::finish`) returned `end`.
+    /// Appends go to a fresh file starting at `end.next_seq`, so a recovered file is never
+    /// written again.
+    pub fn resume(dir: &Path, end: &WalEnd) -> Result<Wal> {
+        fs::create_dir_all(dir).at(dir)?;
+        let existing = list_files(dir)?;
+        let (file, path) = match existing.last() {
+            // A file holding no records yet (e.g. created just before a crash) is reused.
+            Some((first, p)) if *first == end.next_seq => {
+                let f = OpenOptions::new().append(true).open(p).at(p)?;
+                (f, p.clone())
+            }
+            _ => create_file(dir, end.next_seq)?,
+        };
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(Writer {
+                file: Arc::new(file),
+                path,
+                next_seq: end.next_seq,
+                buf: Vec::new(),
+                poisoned: false,
+            }),
+            synced: Mutex::new(end.next_seq.saturating_sub(1)),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one record (written to the OS, not yet durable). Returns its sequence number.
+    pub fn append(&self, payload: &[u8]) -> Result<u64> {
+        let mut w = lock(&self.writer);
+        if w.poisoned {
+            return Err(Error::Poisoned { path: w.path.clone() });
+        }
+        let seq = w.next_seq;
+        let mut buf = std::mem::take(&mut w.buf);
+        encode_record(seq, payload, &mut buf);
+        let file = Arc::clone(&w.file);
+        let written = (&*file).write_all(&buf);
+        w.buf = buf;
+        if let Err(e) = written {
+            // A partial record may be on disk: nothing may be appended after it.
+            w.poisoned = true;
+            return Err(e).at(&w.path);
+        }
+        w.next_seq += 1;
+        Ok(seq)
+    }
+
+    /// Sequence number of the last appended record (0 if none ever).
+    pub fn last_seq(&self) -> u64 {
+        lock(&self.writer).next_seq - 1
+    }
+
+    /// Returns once every record up to `seq` is durable. Concurrent callers share fsyncs.
+    pub fn sync_to(&self, seq: u64) -> Result<()> {
+        let mut synced = lock(&self.synced);
+        if *synced >= seq {
+            return Ok(());
+        }
+        let (file, path, upto) = {
+            let w = lock(&self.writer);
+            if w.poisoned {
+                return Err(Error::Poisoned { path: w.path.clone() });
+            }
+            (Arc::clone(&w.file), w.path.clone(), w.next_seq - 1)
+        };
+        if let Err(e) = file.sync_data() {
+            // After a failed fsync the kernel may have dropped dirty pages: the log can no
+            // longer promise anything, so it refuses further writes.
+            lock(&self.writer).poisoned = true;
+            return Err(e).at(path);
+        }
+        *synced = upto;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync_all(&self) -> Result<()> {
+        self.sync_to(self.last_seq())
+    }
+
+    /// Starts a new log file; the old one is fsynced first. Returns the first sequence number
+    /// of the new file: every record below it is in older files.
+    pub fn rotate(&self) -> Result<u64> {
+        let mut synced = lock(&self.synced);
+        let mut w = lock(&self.writer);
+        if w.poisoned {
+            return Err(Error::Poisoned { path: w.path.clone() });
+        }
+        w.file.sync_data().at(&w.path)?;
+        *synced = w.next_seq - 1;
+        let (file, path) = create_file(&self.dir, w.next_seq)?;
+        w.file = Arc::new(file);
+        w.path = path;
+        Ok(w.next_seq)
+    }
+
+    /// Deletes log files whose records all have sequence numbers `<= seq` (already captured by
+    /// a published manifest). The file being appended to is never deleted.
+    pub fn remove_through(&self, seq: u64) -> Result<()> {
+        let current = lock(&self.writer).path.clone();
+        let files = list_files(&self.dir)?;
+        let mut removed = false;
+        for pair in files.windows(2) {
+            let [(_, path), (next_first, _)] = pair else { continue };
+            if *next_first <= seq + 1 && *path != current {
+                fs::remove_file(path).at(path)?;
+                removed = true;
+            }
+        }
+        if removed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes currently held by log files.
+    pub fn disk_bytes(&self) -> Result<u64> {
+        crate::fs::disk_usage(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recover(dir: &Path) -> Result<(Vec<WalRecord>, WalEnd)> {
+        let mut r = WalReader::open(dir)?;
+        let mut out = Vec::new();
+        while let Some(rec) = r.next_record()? {
+            out.push(rec);
+        }
+        Ok((out, r.finish(1)?))
+    }
+
+    fn fresh(dir: &Path) -> Wal {
+        let (_, end) = recover(dir).unwrap();
+        Wal::resume(dir, &end).unwrap()
+    }
+
+    #[test]
+    fn append_rotate_recover() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        for i in 0..10u8 {
+            let seq = wal.append(&[i; 5]).unwrap();
+            assert_eq!(seq, i as u64 + 1);
+            if i == 4 {
+                assert_eq!(wal.rotate().unwrap(), 6);
+            }
+        }
+        wal.sync_all().unwrap();
+        drop(wal);
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 10);
+        assert_eq!(recs[7].payload, vec![7u8; 5]);
+        assert_eq!(end.next_seq, 11);
+        // Appending resumes in sequence.
+        let wal = Wal::resume(d.path(), &end).unwrap();
+        assert_eq!(wal.append(b"x").unwrap(), 11);
+        wal.remove_through(5).unwrap();
+        drop(wal);
+        let (recs, _) = recover(d.path()).unwrap();
+        assert_eq!(recs.first().map(|r| r.seq), Some(6));
+        assert_eq!(recs.len(), 6);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_at_every_length() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        for i in 0..3u8 {
+            wal.append(&[i; 100]).unwrap();
+        }
+        wal.sync_all().unwrap();
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let full = fs::read(&path).unwrap();
+        let two = HEADER_LEN + 2 * (RECORD_HEADER + 100);
+        for cut in two + 1..full.len() {
+            fs::write(&path, &full[..cut]).unwrap();
+            let (recs, end) = recover(d.path()).unwrap();
+            assert_eq!(recs.len(), 2, "cut at {cut}");
+            assert_eq!(end.next_seq, 3);
+            assert_eq!(end.truncated_bytes, (cut - two) as u64);
+            assert_eq!(fs::metadata(&path).unwrap().len() as usize, two);
+        }
+    }
+
+    #[test]
+    fn damage_before_valid_records_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        for i in 0..3u8 {
+            wal.append(&[i; 100]).unwrap();
+        }
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[HEADER_LEN + RECORD_HEADER + 10] ^= 1; // payload of the first record
+        fs::write(&path, &bytes).unwrap();
+        let err = recover(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { offset, .. } if *offset == HEADER_LEN as u64),
+            "{err}"
+        );
+        assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn missing_middle_file_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"a").unwrap();
+        wal.rotate().unwrap();
+        wal.append(b"b").unwrap();
+        wal.rotate().unwrap();
+        wal.append(b"c").unwrap();
+        drop(wal);
+        fs::remove_file(d.path().join(file_name(2))).unwrap();
+        assert!(recover(d.path()).is_err());
+    }
+
+    #[test]
+    fn group_commit_from_many_threads() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = Arc::new(fresh(d.path()));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let wal = Arc::clone(&wal);
+                std::thread::spawn(move || {
+                    for i in 0..50u8 {
+                        let seq = wal.append(&[t, i]).unwrap();
+                        wal.sync_to(seq).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(wal);
+        let (recs, _) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 200);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Arbitrary bytes after a valid header never panic recovery.
+        #[test]
+        fn arbitrary_log_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let d = tempfile::tempdir().unwrap();
+            let mut bytes = frame::encode(WAL_KIND, [1, 0, 0, 0], &[])[..HEADER_LEN].to_vec();
+            bytes.extend_from_slice(&body);
+            fs::write(d.path().join(file_name(1)), &bytes).unwrap();
+            let _ = recover(d.path());
+        }
+    }
+}
