@@ -289,6 +289,8 @@ impl WalReader {
 struct Writer {
     file: Arc<File>,
     path: PathBuf,
+    /// Sequence number of the current file's first record.
+    first_seq: u64,
     next_seq: u64,
     buf: Vec<u8>,
     poisoned: bool,
@@ -344,11 +346,13 @@ impl Wal {
             }
             _ => create_file(dir, end.next_seq)?,
         };
+        let first_seq = end.next_seq;
         Ok(Wal {
             dir: dir.to_path_buf(),
             writer: Mutex::new(Writer {
                 file: Arc::new(file),
                 path,
+                first_seq,
                 next_seq: end.next_seq,
                 buf: Vec::new(),
                 poisoned: false,
@@ -423,11 +427,16 @@ impl Wal {
         if w.poisoned {
             return Err(Error::Poisoned { path: w.path.clone() });
         }
+        if w.first_seq == w.next_seq {
+            // The current file holds no record yet: it already is the new file.
+            return Ok(w.next_seq);
+        }
         w.file.sync_data().at(&w.path)?;
         *synced = w.next_seq - 1;
         let (file, path) = create_file(&self.dir, w.next_seq)?;
         w.file = Arc::new(file);
         w.path = path;
+        w.first_seq = w.next_seq;
         Ok(w.next_seq)
     }
 

@@ -1,0 +1,62 @@
+use quiver_storage::PointId;
+use std::path::PathBuf;
+
+/// Errors of the engine. User mistakes, missing things, corruption and I/O are distinct
+/// variants and each names what it is about.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Storage(#[from] quiver_storage::Error),
+    #[error("collection `{name}` does not exist")]
+    CollectionNotFound { name: String },
+    #[error("collection `{name}` already exists")]
+    CollectionExists { name: String },
+    #[error("invalid collection name `{name}`: {reason}")]
+    InvalidName { name: String, reason: String },
+    #[error("invalid schema: {reason}")]
+    InvalidSchema { reason: String },
+    #[error("{}: vector `{vector}` has dimension {got}, the collection expects {expected}", at(collection, point))]
+    DimensionMismatch {
+        collection: String,
+        point: Option<PointId>,
+        vector: String,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{}: vector `{vector}` has a non-finite value ({value}) at index {index}", at(collection, point))]
+    NonFinite {
+        collection: String,
+        point: Option<PointId>,
+        vector: String,
+        index: usize,
+        value: f32,
+    },
+    #[error("collection `{collection}` has no vector named `{name}` (it has: {known})")]
+    UnknownVector {
+        collection: String,
+        name: String,
+        known: String,
+    },
+    #[error("{}: vector `{name}` is missing (every point needs all of the collection's vectors)", at(collection, &Some(*point)))]
+    MissingVector {
+        collection: String,
+        point: PointId,
+        name: String,
+    },
+    #[error("invalid request on collection `{collection}`: {message}")]
+    InvalidRequest { collection: String, message: String },
+    #[error("corrupt data in {path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("collection `{collection}` is unavailable: {reason}")]
+    Unavailable { collection: String, reason: String },
+}
+
+fn at(collection: &str, point: &Option<PointId>) -> String {
+    match point {
+        Some(p) => format!("collection `{collection}`, point {p}"),
+        None => format!("collection `{collection}`"),
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,29 @@
+//! Quiver's engine and embedded API.
+//!
+//! ```no_run
+//! use quiver_engine::{Database, DatabaseOptions, Distance, Point, Schema, SearchRequest};
+//! let db = Database::open("data", DatabaseOptions::default())?;
+//! let docs = db.create_collection("docs", Schema::dense(3, Distance::Cosine), Default::default())?;
+//! docs.upsert(vec![Point::new(1, vec![0.1, 0.2, 0.3])])?;
+//! let hits = docs.search(&SearchRequest::new(vec![0.1, 0.2, 0.25], 10))?;
+//! # Ok::<(), quiver_engine::Error>(())
+//! ```
+//!
+//! A [`Database`] is a data directory; a [`Collection`] holds points (an id, named vectors, a
+//! JSON payload). Writes are logged and (by default) fsynced before they return; see
+//! `ARCHITECTURE.md` for the write and query paths.
+
+mod collection;
+mod database;
+mod error;
+mod ops;
+mod point;
+mod schema;
+mod segment;
+
+pub use collection::{Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo};
+pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
+pub use error::{Error, Result};
+pub use point::{Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use quiver_storage::PointId;
+pub use schema::{CollectionConfig, Distance, MAX_DIM, Schema, VectorKind};

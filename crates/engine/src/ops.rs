@@ -1,0 +1,210 @@
+//! Operations as logged in the WAL: a compact binary encoding, little-endian.
+//!
+//! ```text
+//! op        u8     1 = upsert, 2 = delete
+//! upsert:   count u32, then per point:
+//!             id        17 bytes (PointId::encode)
+//!             nvec      u16, then per vector: name_len u16, name (UTF-8), dim u32, dim × f32
+//!             payload   len u32, JSON object bytes (0 = empty payload)
+//! delete:   count u32, then count × 17-byte ids
+//! ```
+//! Vectors are logged after validation and cosine normalisation, so replay re-applies exactly
+//! what was acknowledged.
+
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
+use quiver_storage::PointId;
+use quiver_storage::point_id::ENCODED_LEN;
+
+const UPSERT: u8 = 1;
+const DELETE: u8 = 2;
+
+/// A validated point ready to apply: vectors in schema order, payload as JSON bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PreparedPoint {
+    pub id: PointId,
+    pub vectors: Vec<(String, Vec<f32>)>,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Op {
+    Upsert(Vec<PreparedPoint>),
+    Delete(Vec<PointId>),
+}
+
+impl Op {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Op::Upsert(points) => {
+                out.push(UPSERT);
+                out.extend_from_slice(&(points.len() as u32).to_le_bytes());
+                for p in points {
+                    out.extend_from_slice(&p.id.encode());
+                    out.extend_from_slice(&(p.vectors.len() as u16).to_le_bytes());
+                    for (name, v) in &p.vectors {
+                        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                        out.extend_from_slice(name.as_bytes());
+                        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        for x in v {
+                            out.extend_from_slice(&x.to_le_bytes());
+                        }
+                    }
+                    out.extend_from_slice(&(p.payload.len() as u32).to_le_bytes());
+                    out.extend_from_slice(&p.payload);
+                }
+            }
+            Op::Delete(ids) => {
+                out.push(DELETE);
+                out.extend_from_slice(&(ids.len() as u32).to_le_bytes());
+                for id in ids {
+                    out.extend_from_slice(&id.encode());
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes a logged operation; the error says what is wrong and at which byte.
+    pub fn decode(bytes: &[u8]) -> Result<Op, String> {
+        let mut c = Cursor { bytes, at: 0 };
+        let op = match c.u8()? {
+            UPSERT => {
+                let n = c.u32()? as usize;
+                let mut points = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let id = c.id()?;
+                    let nvec = c.u16()? as usize;
+                    let mut vectors = Vec::with_capacity(nvec);
+                    for _ in 0..nvec {
+                        let name_len = c.u16()? as usize;
+                        let name = std::str::from_utf8(c.take(name_len)?)
+                            .map_err(|_| c.err("vector name is not UTF-8"))?
+                            .to_string();
+                        let dim = c.u32()? as usize;
+                        let len = dim.checked_mul(4).ok_or_else(|| c.err("dimension overflows"))?;
+                        let v = c
+                            .take(len)?
+                            .chunks_exact(4)
+                            .map(|b| <[u8; 4]>::try_from(b).map_or(f32::NAN, f32::from_le_bytes))
+                            .collect();
+                        vectors.push((name, v));
+                    }
+                    let plen = c.u32()? as usize;
+                    let payload = c.take(plen)?.to_vec();
+                    points.push(PreparedPoint {
+                        id,
+                        vectors,
+                        payload,
+                    });
+                }
+                Op::Upsert(points)
+            }
+            DELETE => {
+                let n = c.u32()? as usize;
+                let mut ids = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    ids.push(c.id()?);
+                }
+                Op::Delete(ids)
+            }
+            other => return Err(format!("unknown operation code {other} at byte 0")),
+        };
+        if c.at != bytes.len() {
+            return Err(c.err("trailing bytes after the operation"));
+        }
+        Ok(op)
+    }
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn err(&self, what: &str) -> String {
+        format!("{what} at byte {}", self.at)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .at
+            .checked_add(n)
+            .ok_or_else(|| self.err("length overflows"))?;
+        let s = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| self.err("record ends early"))?;
+        self.at = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let b = self.take(N)?;
+        <[u8; N]>::try_from(b).map_err(|_| self.err("record ends early"))
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        self.array::<1>().map(|[b]| b)
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        self.array().map(u16::from_le_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        self.array().map(u32::from_le_bytes)
+    }
+
+    fn id(&mut self) -> Result<PointId, String> {
+        let b = self.array::<ENCODED_LEN>()?;
+        PointId::decode(&b).ok_or_else(|| self.err("invalid point id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip() {
+        let op = Op::Upsert(vec![
+            PreparedPoint {
+                id: PointId::Num(3),
+                vectors: vec![(String::new(), vec![1.0, -2.5]), ("img".into(), vec![0.25])],
+                payload: b"{\"a\":1}".to_vec(),
+            },
+            PreparedPoint {
+                id: PointId::Uuid(77),
+                vectors: vec![],
+                payload: vec![],
+            },
+        ]);
+        assert_eq!(Op::decode(&op.encode()).unwrap(), op);
+        let del = Op::Delete(vec![PointId::Num(1), PointId::Uuid(u128::MAX)]);
+        assert_eq!(Op::decode(&del.encode()).unwrap(), del);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = Op::decode(&bytes);
+        }
+
+        #[test]
+        fn every_truncation_is_an_error(cut in 0usize..60) {
+            let op = Op::Upsert(vec![PreparedPoint {
+                id: PointId::Num(9),
+                vectors: vec![("v".into(), vec![1.0, 2.0, 3.0])],
+                payload: b"{}".to_vec(),
+            }]);
+            let bytes = op.encode();
+            prop_assume!(cut < bytes.len());
+            prop_assert!(Op::decode(&bytes[..cut]).is_err());
+        }
+    }
+}

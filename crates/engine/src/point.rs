@@ -1,0 +1,103 @@
+//! Points as the API sees them.
+
+use quiver_storage::PointId;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+pub type Payload = Map<String, Value>;
+
+/// A point to upsert: an id, one vector per schema vector, and a JSON object payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub id: PointId,
+    pub vectors: BTreeMap<String, Vec<f32>>,
+    pub payload: Payload,
+}
+
+impl Point {
+    /// A point with only the unnamed default vector and no payload.
+    pub fn new(id: impl Into<PointId>, vector: Vec<f32>) -> Point {
+        Point {
+            id: id.into(),
+            vectors: BTreeMap::from([(String::new(), vector)]),
+            payload: Payload::new(),
+        }
+    }
+
+    pub fn with_payload(mut self, payload: Payload) -> Point {
+        self.payload = payload;
+        self
+    }
+
+    pub fn with_vector(mut self, name: &str, vector: Vec<f32>) -> Point {
+        self.vectors.insert(name.to_string(), vector);
+        self
+    }
+}
+
+/// What to return with each point.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct With {
+    pub payload: bool,
+    pub vectors: bool,
+}
+
+impl With {
+    pub const PAYLOAD: With = With {
+        payload: true,
+        vectors: false,
+    };
+    pub const ALL: With = With {
+        payload: true,
+        vectors: true,
+    };
+}
+
+/// A stored point, as returned by retrieve and scroll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: PointId,
+    pub payload: Option<Payload>,
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+}
+
+/// A search result. `score`: cosine and dot, higher is better; euclid, the distance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredPoint {
+    pub id: PointId,
+    pub score: f32,
+    pub payload: Option<Payload>,
+    pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+}
+
+/// A top-k query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    /// Which vector to search (`""` = the unnamed default one).
+    pub vector_name: String,
+    pub vector: Vec<f32>,
+    pub k: usize,
+    /// Cosine/dot: keep scores >= threshold; euclid: keep distances <= threshold.
+    pub score_threshold: Option<f32>,
+    pub with: With,
+}
+
+impl SearchRequest {
+    pub fn new(vector: Vec<f32>, k: usize) -> SearchRequest {
+        SearchRequest {
+            vector_name: String::new(),
+            vector,
+            k,
+            score_threshold: None,
+            with: With::default(),
+        }
+    }
+}
+
+/// One page of a scroll through points in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrollPage {
+    pub points: Vec<Record>,
+    /// Pass as `from` to get the next page; `None` at the end.
+    pub next: Option<PointId>,
+}

@@ -1,0 +1,157 @@
+//! Collection schemas: which vectors a point carries and how they are compared.
+//!
+//! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that sparse and
+//! multi-vector kinds can be added as new variants without touching stored dense ones. A
+//! manifest naming a kind this build does not know is refused as written by a newer version.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How dense vectors are compared. Scores follow Qdrant: cosine and dot, higher is better;
+/// euclid reports the distance, lower is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Distance {
+    /// Vectors are normalised at insert and searched by inner product.
+    Cosine,
+    Dot,
+    Euclid,
+}
+
+impl Distance {
+    pub fn parse(s: &str) -> Option<Distance> {
+        match s.to_ascii_lowercase().as_str() {
+            "cosine" | "cos" => Some(Distance::Cosine),
+            "dot" | "ip" => Some(Distance::Dot),
+            "euclid" | "euclidean" | "l2" => Some(Distance::Euclid),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn metric(self) -> quiver_index::Metric {
+        match self {
+            Distance::Cosine | Distance::Dot => quiver_index::Metric::Dot,
+            Distance::Euclid => quiver_index::Metric::L2,
+        }
+    }
+
+    /// Internal "higher is better" score to the user-facing value.
+    pub(crate) fn external(self, internal: f32) -> f32 {
+        match self {
+            Distance::Cosine | Distance::Dot => internal,
+            Distance::Euclid => (-internal).max(0.0).sqrt(),
+        }
+    }
+
+    /// Whether a user-facing score passes a score threshold (Qdrant's semantics).
+    pub(crate) fn passes(self, score: f32, threshold: f32) -> bool {
+        match self {
+            Distance::Cosine | Distance::Dot => score >= threshold,
+            Distance::Euclid => score <= threshold,
+        }
+    }
+}
+
+/// One named vector of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum VectorKind {
+    /// A fixed-dimension `f32` vector searched exactly (flat index).
+    Dense { dim: usize, distance: Distance },
+}
+
+impl VectorKind {
+    pub fn dense(dim: usize, distance: Distance) -> VectorKind {
+        VectorKind::Dense { dim, distance }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            VectorKind::Dense { dim, .. } => *dim,
+        }
+    }
+
+    pub fn distance(&self) -> Distance {
+        match self {
+            VectorKind::Dense { distance, .. } => *distance,
+        }
+    }
+}
+
+/// The vectors of a collection, by name. The name `""` is the unnamed default vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schema {
+    pub vectors: BTreeMap<String, VectorKind>,
+}
+
+/// Largest dimension accepted (Qdrant's limit).
+pub const MAX_DIM: usize = 65_536;
+
+impl Schema {
+    /// A schema with one unnamed dense vector.
+    pub fn dense(dim: usize, distance: Distance) -> Schema {
+        Schema {
+            vectors: BTreeMap::from([(String::new(), VectorKind::dense(dim, distance))]),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.vectors.is_empty() {
+            return Err(Error::InvalidSchema {
+                reason: "a collection needs at least one vector".into(),
+            });
+        }
+        for (name, kind) in &self.vectors {
+            let dim = kind.dim();
+            if dim == 0 || dim > MAX_DIM {
+                return Err(Error::InvalidSchema {
+                    reason: format!("vector `{name}`: dimension {dim} is not in 1..={MAX_DIM}"),
+                });
+            }
+            if name.len() > 255 || name.chars().any(char::is_control) {
+                return Err(Error::InvalidSchema {
+                    reason: format!("vector name {name:?} is longer than 255 bytes or has control characters"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Position of a vector in schema order (the order of segment vector files).
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.vectors.keys().position(|k| k == name)
+    }
+
+    pub(crate) fn dims(&self) -> Vec<usize> {
+        self.vectors.values().map(VectorKind::dim).collect()
+    }
+
+    pub(crate) fn names(&self) -> String {
+        self.vectors
+            .keys()
+            .map(|k| if k.is_empty() { "\"\" (default)".to_string() } else { format!("`{k}`") })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Settings of a collection, persisted with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectionConfig {
+    /// The mutable segment is sealed once its vectors take this many bytes.
+    pub seal_threshold_bytes: u64,
+    /// After a seal, sealed segments with at least this fraction of deleted rows are compacted.
+    pub compact_deleted_fraction: f64,
+}
+
+impl Default for CollectionConfig {
+    fn default() -> Self {
+        CollectionConfig {
+            seal_threshold_bytes: 256 << 20,
+            compact_deleted_fraction: 0.3,
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! The embedded API against a brute-force model: CRUD, search, seal, compaction, reopen and
+//! bad input.
+
+use quiver_engine::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next() % 20_001) as f32 / 10_000.0 - 1.0
+    }
+    fn vector(&mut self, dim: usize) -> Vec<f32> {
+        (0..dim).map(|_| self.f32()).collect()
+    }
+}
+
+fn open(dir: &Path) -> Database {
+    Database::open(dir, DatabaseOptions::default()).unwrap()
+}
+
+fn small_segments() -> CollectionConfig {
+    CollectionConfig {
+        seal_threshold_bytes: 8 * 4 * 40, // 40 rows of dim 8
+        compact_deleted_fraction: 0.5,
+    }
+}
+
+/// Exact top-k by brute force over the model, with user-facing scores.
+fn brute_force(model: &BTreeMap<u64, Vec<f32>>, q: &[f32], k: usize, distance: Distance) -> Vec<(u64, f32)> {
+    let norm = |v: &[f32]| {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect::<Vec<_>>()
+    };
+    let q = if distance == Distance::Cosine { norm(q) } else { q.to_vec() };
+    let mut all: Vec<(u64, f64)> = model
+        .iter()
+        .map(|(id, v)| {
+            let v = if distance == Distance::Cosine { norm(v) } else { v.clone() };
+            let s = match distance {
+                Distance::Cosine | Distance::Dot => v.iter().zip(&q).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum(),
+                Distance::Euclid => -v.iter().zip(&q).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>(),
+            };
+            (*id, s)
+        })
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    all.truncate(k);
+    all.into_iter()
+        .map(|(id, s)| (id, if distance == Distance::Euclid { (-s).sqrt() as f32 } else { s as f32 }))
+        .collect()
+}
+
+fn check_search(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, rng: &mut Rng, distance: Distance) {
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.vector(8)).collect();
+    let reqs: Vec<SearchRequest> = queries.iter().map(|q| SearchRequest::new(q.clone(), 7)).collect();
+    let batch = c.search_batch(&reqs).unwrap();
+    for (q, b) in queries.iter().zip(&batch) {
+        let want = brute_force(model, q, 7, distance);
+        let got = c.search(&SearchRequest::new(q.clone(), 7)).unwrap();
+        let ids = |v: &[ScoredPoint]| v.iter().map(|p| p.id).collect::<Vec<_>>();
+        let want_ids: Vec<PointId> = want.iter().map(|(id, _)| PointId::Num(*id)).collect();
+        assert_eq!(ids(&got), want_ids, "{distance:?}");
+        assert_eq!(ids(b), want_ids, "{distance:?} batch");
+        for (p, (_, s)) in got.iter().zip(&want) {
+            assert!((p.score - s).abs() < 1e-4, "score {} vs {}", p.score, s);
+        }
+    }
+}
+
+#[test]
+fn search_matches_brute_force_through_seal_delete_compact_and_reopen() {
+    for distance in [Distance::Cosine, Distance::Dot, Distance::Euclid] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Rng(42);
+        let mut model = BTreeMap::new();
+        {
+            let db = open(dir.path());
+            let c = db.create_collection("c", Schema::dense(8, distance), small_segments()).unwrap();
+            for batch in 0..10u64 {
+                let points: Vec<Point> = (0..25)
+                    .map(|i| {
+                        let id = batch * 25 + i;
+                        let v = rng.vector(8);
+                        model.insert(id, v.clone());
+                        Point::new(id, v).with_payload(json!({"i": id}).as_object().unwrap().clone())
+                    })
+                    .collect();
+                c.upsert(points).unwrap();
+            }
+            // Overwrites and deletes across sealed and mutable segments.
+            for id in (0..250).step_by(3) {
+                let v = rng.vector(8);
+                model.insert(id, v.clone());
+                c.upsert(vec![Point::new(id, v)]).unwrap();
+            }
+            let gone: Vec<PointId> = (0..250).step_by(4).map(PointId::Num).collect();
+            for id in &gone {
+                if let PointId::Num(n) = id {
+                    model.remove(n);
+                }
+            }
+            c.delete(&gone).unwrap();
+            assert_eq!(c.count(), model.len() as u64);
+            assert!(c.info().unwrap().segments.len() > 2, "small threshold makes several segments");
+            check_search(&c, &model, &mut rng, distance);
+            c.check_integrity().unwrap();
+        }
+        let db = open(dir.path());
+        let c = db.collection("c").unwrap();
+        assert_eq!(c.count(), model.len() as u64);
+        check_search(&c, &model, &mut Rng(7), distance);
+        c.compact(0.0).unwrap();
+        c.check_integrity().unwrap();
+        check_search(&c, &model, &mut Rng(8), distance);
+        assert!(c.info().unwrap().segments.iter().all(|s| s.deleted == 0 || !s.sealed));
+    }
+}
+
+#[test]
+fn reopen_gives_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = Rng(1);
+    let queries: Vec<SearchRequest> = (0..30)
+        .map(|_| SearchRequest {
+            with: With::ALL,
+            ..SearchRequest::new(rng.vector(8), 10)
+        })
+        .collect();
+    let before = {
+        let db = open(dir.path());
+        let c = db.create_collection("c", Schema::dense(8, Distance::Cosine), small_segments()).unwrap();
+        let points: Vec<Point> = (0..300).map(|i| Point::new(i, rng.vector(8))).collect();
+        c.upsert(points).unwrap();
+        c.delete(&[PointId::Num(5), PointId::Num(77)]).unwrap();
+        c.search_batch(&queries).unwrap()
+    };
+    let db = open(dir.path());
+    let after = db.collection("c").unwrap().search_batch(&queries).unwrap();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn crud_retrieve_scroll_and_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let schema = Schema {
+        vectors: BTreeMap::from([
+            ("text".to_string(), VectorKind::dense(3, Distance::Dot)),
+            ("image".to_string(), VectorKind::dense(2, Distance::Euclid)),
+        ]),
+    };
+    let c = db.create_collection("multi", schema, CollectionConfig::default()).unwrap();
+    let uuid = PointId::parse("550e8400-e29b-41d4-a716-446655440000").unwrap();
+    let mk = |id: PointId, x: f32| Point {
+        id,
+        vectors: BTreeMap::from([("text".into(), vec![x, 0.0, 1.0]), ("image".into(), vec![x, x])]),
+        payload: json!({"x": x}).as_object().unwrap().clone(),
+    };
+    c.upsert(vec![mk(PointId::Num(2), 2.0), mk(uuid, 3.0), mk(PointId::Num(1), 1.0)]).unwrap();
+    let got = c.retrieve(&[uuid, PointId::Num(9), PointId::Num(1)], With::ALL).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, uuid);
+    assert_eq!(got[0].payload.as_ref().unwrap()["x"], json!(3.0));
+    assert_eq!(got[1].vectors.as_ref().unwrap()["image"], vec![1.0, 1.0]);
+    let page = c.scroll(None, 2, With::default()).unwrap();
+    assert_eq!(page.points.iter().map(|r| r.id).collect::<Vec<_>>(), vec![PointId::Num(1), PointId::Num(2)]);
+    assert_eq!(page.next, Some(uuid));
+    assert!(page.points[0].payload.is_none());
+    let page2 = c.scroll(page.next, 2, With::default()).unwrap();
+    assert_eq!(page2.points.len(), 1);
+    assert_eq!(page2.next, None);
+    let hits = c
+        .search(&SearchRequest {
+            vector_name: "image".into(),
+            score_threshold: Some(1.5),
+            ..SearchRequest::new(vec![1.0, 1.0], 3)
+        })
+        .unwrap();
+    // Euclid: distances 0 and sqrt(2) pass a threshold of 1.5, sqrt(8) does not.
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![PointId::Num(1), PointId::Num(2)]);
+    assert!((hits[1].score - 2f32.sqrt()).abs() < 1e-6);
+    assert_eq!(c.delete(&[PointId::Num(2), PointId::Num(99)]).unwrap(), 1);
+    assert_eq!(c.count(), 2);
+    assert_eq!(db.list_collections(), vec!["multi".to_string()]);
+    db.drop_collection("multi").unwrap();
+    assert!(matches!(db.collection("multi"), Err(Error::CollectionNotFound { .. })));
+    assert!(matches!(c.count_checked(), Err(Error::Unavailable { .. })));
+    assert!(db.list_collections().is_empty());
+}
+
+#[test]
+fn bad_input_is_rejected_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("c", Schema::dense(3, Distance::Cosine), CollectionConfig::default()).unwrap();
+    c.upsert(vec![Point::new(1, vec![1.0, 2.0, 3.0])]).unwrap();
+    let seq = c.info().unwrap().last_seq;
+
+    let err = c.upsert(vec![Point::new(2, vec![1.0, 2.0]), Point::new(3, vec![1.0, 1.0, 1.0])]).unwrap_err();
+    assert!(matches!(err, Error::DimensionMismatch { expected: 3, got: 2, .. }), "{err}");
+    assert!(err.to_string().contains("point 2"), "{err}");
+    let err = c.upsert(vec![Point::new(3, vec![1.0, f32::NAN, 1.0])]).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { index: 1, .. }), "{err}");
+    let err = c.upsert(vec![Point::new(3, vec![1.0, f32::INFINITY, 1.0])]).unwrap_err();
+    assert!(matches!(err, Error::NonFinite { .. }), "{err}");
+    let err = c.upsert(vec![Point::new(3, vec![1.0, 1.0, 1.0]).with_vector("other", vec![1.0])]).unwrap_err();
+    assert!(matches!(err, Error::UnknownVector { .. }), "{err}");
+    let err = c.search(&SearchRequest::new(vec![1.0], 3)).unwrap_err();
+    assert!(matches!(err, Error::DimensionMismatch { .. }), "{err}");
+    assert_eq!(c.count(), 1);
+    assert_eq!(c.info().unwrap().last_seq, seq, "nothing was logged");
+
+    assert!(matches!(
+        db.create_collection("c", Schema::dense(3, Distance::Dot), CollectionConfig::default()),
+        Err(Error::CollectionExists { .. })
+    ));
+    assert!(matches!(
+        db.create_collection("../x", Schema::dense(3, Distance::Dot), CollectionConfig::default()),
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        db.create_collection("z", Schema::dense(0, Distance::Dot), CollectionConfig::default()),
+        Err(Error::InvalidSchema { .. })
+    ));
+    assert!(matches!(db.collection("nope"), Err(Error::CollectionNotFound { .. })));
+    // Huge k is bounded by the collection size, not allocated.
+    assert_eq!(c.search(&SearchRequest::new(vec![1.0, 0.0, 0.0], usize::MAX)).unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _db = open(dir.path());
+    let err = Database::open(dir.path(), DatabaseOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("locked"), "{err}");
+}
+
+#[test]
+fn newer_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let newer = quiver_storage_frame_with_version(DATA_DIR_KIND.version + 1);
+    std::fs::write(dir.path().join("quiver.meta"), newer).unwrap();
+    let err = Database::open(dir.path(), DatabaseOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("newer Quiver"), "{err}");
+}
+
+/// A `quiver.meta` as a future version would write it: the documented header layout
+/// (docs/format.md) with a higher version number.
+fn quiver_storage_frame_with_version(version: u32) -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[0..8].copy_from_slice(&DATA_DIR_KIND.magic);
+    h[8..12].copy_from_slice(&version.to_le_bytes());
+    h[16..24].copy_from_slice(&2u64.to_le_bytes());
+    let crc = crc32c_of(&h[0..60]);
+    h[60..64].copy_from_slice(&crc.to_le_bytes());
+    h.extend_from_slice(b"{}");
+    h.extend_from_slice(&crc32c_of(b"{}").to_le_bytes());
+    h
+}
+
+fn crc32c_of(bytes: &[u8]) -> u32 {
+    // Bitwise CRC-32C (Castagnoli), independent of the implementation under test.
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn wal_damage_torn_tail_is_cut_and_middle_damage_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = open(dir.path());
+        let c = db.create_collection("c", Schema::dense(4, Distance::Dot), CollectionConfig::default()).unwrap();
+        for i in 0..3 {
+            c.upsert(vec![Point::new(i, vec![1.0; 4])]).unwrap();
+        }
+    }
+    let wal_dir = dir.path().join("collections/c/wal");
+    let wal_file = std::fs::read_dir(&wal_dir).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(&wal_file).unwrap();
+    // Torn tail: half of a fourth record.
+    let mut torn = bytes.clone();
+    torn.extend_from_slice(&bytes[64..64 + 20]);
+    std::fs::write(&wal_file, &torn).unwrap();
+    {
+        let db = open(dir.path());
+        let c = db.collection("c").unwrap();
+        assert_eq!(c.count(), 3);
+        assert_eq!(c.recovery_report().torn_tail_bytes, 20);
+    }
+    // Damage inside the first record, with valid records after it.
+    let mut bad = std::fs::read(&wal_file).unwrap();
+    bad[64 + 30] ^= 0xff;
+    std::fs::write(&wal_file, &bad).unwrap();
+    let err = Database::open(dir.path(), DatabaseOptions::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&wal_file.display().to_string()) && msg.contains("byte 64"), "{msg}");
+}
+
+#[test]
+fn deleting_half_and_compacting_frees_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let c = db.create_collection("c", Schema::dense(64, Distance::Dot), CollectionConfig::default()).unwrap();
+    let mut rng = Rng(3);
+    c.upsert((0..2000).map(|i| Point::new(i, rng.vector(64))).collect()).unwrap();
+    c.flush().unwrap();
+    let full = c.info().unwrap().disk_bytes;
+    let half: Vec<PointId> = (0..2000).filter(|i| i % 2 == 0).map(PointId::Num).collect();
+    c.delete(&half).unwrap();
+    let report = c.compact(0.0).unwrap();
+    assert_eq!(report.rows_dropped, 1000);
+    let after = c.info().unwrap().disk_bytes;
+    assert!(
+        after < full * 6 / 10,
+        "disk use {after} after deleting half of {full} bytes"
+    );
+    assert_eq!(c.count(), 1000);
+    drop(c);
+    drop(db);
+    let db = open(dir.path());
+    assert_eq!(db.collection("c").unwrap().count(), 1000);
+}

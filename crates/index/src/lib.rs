@@ -1,0 +1,31 @@
+//! Vector indexes over the rows of one segment.
+//!
+//! An index sees a segment as contiguous row-major `f32` rows addressed by a `u32` offset and
+//! knows nothing of ids, payloads or files: the engine passes an `accept` predicate over
+//! offsets (deleted rows, later filters) and maps offsets back to points. Scores are always
+//! "higher is better" ([`Metric::score`]); the engine converts to user-facing distances.
+
+pub mod flat;
+mod metric;
+
+pub use metric::Metric;
+
+/// One result of a search inside a segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Higher is better (see [`Metric`]).
+    pub score: f32,
+    pub offset: u32,
+}
+
+/// Cost counters of one search, for `dist_per_query` in benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    pub distance_computations: u64,
+}
+
+impl SearchStats {
+    pub fn add(&mut self, other: SearchStats) {
+        self.distance_computations += other.distance_computations;
+    }
+}
