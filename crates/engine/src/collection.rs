@@ -114,7 +114,9 @@ pub struct Collection {
 
 impl std::fmt::Debug for Collection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Collection").field("name", &self.name).finish()
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -152,7 +154,11 @@ pub(crate) const SEGMENTS_DIR: &str = "segments";
 
 impl Collection {
     /// Creates the collection's files in `dir` (which must not exist yet).
-    pub(crate) fn create_files(dir: &Path, schema: &Schema, config: &CollectionConfig) -> Result<()> {
+    pub(crate) fn create_files(
+        dir: &Path,
+        schema: &Schema,
+        config: &CollectionConfig,
+    ) -> Result<()> {
         qfs::create_dir_durable(&dir.join(SEGMENTS_DIR))?;
         qfs::create_dir_durable(&dir.join(WAL_DIR))?;
         Manifest {
@@ -175,10 +181,11 @@ impl Collection {
     pub(crate) fn open(name: &str, dir: &Path, durability: Durability) -> Result<Arc<Collection>> {
         let manifest = Manifest::read(dir)?;
         let manifest_path = dir.join(quiver_storage::manifest::FILE_NAME);
-        let schema: Schema = serde_json::from_value(manifest.schema.clone()).map_err(|e| Error::Corrupt {
-            path: manifest_path.clone(),
-            message: format!("schema not understood ({e}); was it written by a newer Quiver?"),
-        })?;
+        let schema: Schema =
+            serde_json::from_value(manifest.schema.clone()).map_err(|e| Error::Corrupt {
+                path: manifest_path.clone(),
+                message: format!("schema not understood ({e}); was it written by a newer Quiver?"),
+            })?;
         schema.validate()?;
         let config: CollectionConfig =
             serde_json::from_value(manifest.config.clone()).map_err(|e| Error::Corrupt {
@@ -324,7 +331,9 @@ impl Collection {
         if let Some(reason) = mlock(&self.failed).as_ref() {
             return Err(Error::Unavailable {
                 collection: self.name.clone(),
-                reason: format!("a write failed earlier ({reason}); reopen the database to recover"),
+                reason: format!(
+                    "a write failed earlier ({reason}); reopen the database to recover"
+                ),
             });
         }
         Ok(())
@@ -349,11 +358,14 @@ impl Collection {
 
     /// Checks a vector against the schema; normalises it for cosine. Returns its position.
     fn prepare_vector(&self, point: Option<PointId>, name: &str, v: &mut [f32]) -> Result<usize> {
-        let position = self.schema.position(name).ok_or_else(|| Error::UnknownVector {
-            collection: self.name.clone(),
-            name: name.to_string(),
-            known: self.schema.names(),
-        })?;
+        let position = self
+            .schema
+            .position(name)
+            .ok_or_else(|| Error::UnknownVector {
+                collection: self.name.clone(),
+                name: name.to_string(),
+                known: self.schema.names(),
+            })?;
         let kind = &self.schema.vectors[name];
         if v.len() != kind.dim() {
             return Err(Error::DimensionMismatch {
@@ -388,7 +400,12 @@ impl Collection {
         for (name, v) in vectors.iter_mut() {
             self.prepare_vector(Some(id), name, v)?;
         }
-        if let Some(missing) = self.schema.vectors.keys().find(|k| !vectors.contains_key(*k)) {
+        if let Some(missing) = self
+            .schema
+            .vectors
+            .keys()
+            .find(|k| !vectors.contains_key(*k))
+        {
             return Err(Error::MissingVector {
                 collection: self.name.clone(),
                 point: id,
@@ -398,7 +415,8 @@ impl Collection {
         let payload = if payload.is_empty() {
             Vec::new()
         } else {
-            serde_json::to_vec(&payload).map_err(|e| self.invalid(format!("point {id}: payload: {e}")))?
+            serde_json::to_vec(&payload)
+                .map_err(|e| self.invalid(format!("point {id}: payload: {e}")))?
         };
         // BTreeMap iteration is schema order (the schema is a BTreeMap too).
         Ok(PreparedPoint {
@@ -544,14 +562,20 @@ impl Collection {
         for seg in segments.iter() {
             let (hits, stats) = seg.with_view(|v| {
                 let deleted = &v.deleted;
-                flat::search(v.vectors[position], kind.dim(), kind.distance().metric(), &query, k, |o| {
-                    !deleted.is_deleted(o)
-                })
+                flat::search(
+                    v.vectors[position],
+                    kind.dim(),
+                    kind.distance().metric(),
+                    &query,
+                    k,
+                    |o| !deleted.is_deleted(o),
+                )
             });
             dist += stats.distance_computations;
             per_segment.push(hits);
         }
-        self.distance_computations.fetch_add(dist, Ordering::Relaxed);
+        self.distance_computations
+            .fetch_add(dist, Ordering::Relaxed);
         Ok(self.merge(req, &segments, per_segment))
     }
 
@@ -575,22 +599,34 @@ impl Collection {
             }
             let kind = &self.schema.vectors[name];
             let rows: usize = segments.iter().map(|s| s.rows()).sum();
-            let k = members.iter().map(|&i| reqs[i].k).max().unwrap_or(0).min(rows);
-            let mut per_query: Vec<Vec<Vec<Hit>>> = vec![Vec::with_capacity(segments.len()); members.len()];
+            let k = members
+                .iter()
+                .map(|&i| reqs[i].k)
+                .max()
+                .unwrap_or(0)
+                .min(rows);
+            let mut per_query: Vec<Vec<Vec<Hit>>> =
+                vec![Vec::with_capacity(segments.len()); members.len()];
             let mut dist = 0;
             for seg in segments.iter() {
                 let (hits, stats) = seg.with_view(|v| {
                     let deleted = &v.deleted;
-                    flat::search_batch(v.vectors[position], kind.dim(), kind.distance().metric(), &matrix, k, &|o| {
-                        !deleted.is_deleted(o)
-                    })
+                    flat::search_batch(
+                        v.vectors[position],
+                        kind.dim(),
+                        kind.distance().metric(),
+                        &matrix,
+                        k,
+                        &|o| !deleted.is_deleted(o),
+                    )
                 });
                 dist += stats.distance_computations;
                 for (slot, h) in per_query.iter_mut().zip(hits) {
                     slot.push(h);
                 }
             }
-            self.distance_computations.fetch_add(dist, Ordering::Relaxed);
+            self.distance_computations
+                .fetch_add(dist, Ordering::Relaxed);
             for (&i, hits) in members.iter().zip(per_query) {
                 out[i] = self.merge(&reqs[i], &segments, hits);
             }
@@ -600,7 +636,12 @@ impl Collection {
 
     /// Merges per-segment hits (parallel to `segments`) into the final top-k, applies the
     /// score threshold and fetches what was asked for.
-    fn merge(&self, req: &SearchRequest, segments: &[Arc<Segment>], per_segment: Vec<Vec<Hit>>) -> Vec<ScoredPoint> {
+    fn merge(
+        &self,
+        req: &SearchRequest,
+        segments: &[Arc<Segment>],
+        per_segment: Vec<Vec<Hit>>,
+    ) -> Vec<ScoredPoint> {
         let distance = self.schema.vectors[&req.vector_name].distance();
         let mut all: Vec<(f32, usize, u32)> = per_segment
             .into_iter()
@@ -663,7 +704,10 @@ impl Collection {
             }
             let frozen_seq = self.wal.last_seq();
             self.wal.rotate()?;
-            let fresh = Arc::new(Segment::new_mutable(state.next_segment_id, self.schema.vectors.len()));
+            let fresh = Arc::new(Segment::new_mutable(
+                state.next_segment_id,
+                self.schema.vectors.len(),
+            ));
             state.next_segment_id += 1;
             state.by_id.insert(fresh.id, Arc::clone(&fresh));
             let frozen = std::mem::replace(&mut state.mutable, Arc::clone(&fresh));
@@ -692,11 +736,21 @@ impl Collection {
         // 3. Swap the frozen segment for the sealed one, carrying its deletions over.
         {
             let mut state = wlock(&self.state);
-            let sealed = Arc::new(Segment::sealed(frozen.id, files, frozen.deleted.snapshot(frozen.rows())));
+            let sealed = Arc::new(Segment::sealed(
+                frozen.id,
+                files,
+                frozen.deleted.snapshot(frozen.rows()),
+            ));
             state.by_id.insert(frozen.id, Arc::clone(&sealed));
             let list = rlock(&self.segments)
                 .iter()
-                .map(|s| if s.id == frozen.id { Arc::clone(&sealed) } else { Arc::clone(s) })
+                .map(|s| {
+                    if s.id == frozen.id {
+                        Arc::clone(&sealed)
+                    } else {
+                        Arc::clone(s)
+                    }
+                })
                 .collect();
             *wlock(&self.segments) = Arc::new(list);
         }
@@ -747,8 +801,12 @@ impl Collection {
             });
         }
         Manifest {
-            schema: serde_json::to_value(&self.schema).map_err(|e| Error::InvalidSchema { reason: e.to_string() })?,
-            config: serde_json::to_value(&self.config).map_err(|e| Error::InvalidSchema { reason: e.to_string() })?,
+            schema: serde_json::to_value(&self.schema).map_err(|e| Error::InvalidSchema {
+                reason: e.to_string(),
+            })?,
+            config: serde_json::to_value(&self.config).map_err(|e| Error::InvalidSchema {
+                reason: e.to_string(),
+            })?,
             segments: entries,
             next_segment_id,
             wal_watermark: watermark,
@@ -763,7 +821,8 @@ impl Collection {
         for id in removed {
             published.deleted.remove(id);
             let d = segments_dir.join(id.to_string());
-            std::fs::remove_dir_all(&d).map_err(|source| quiver_storage::Error::Io { path: d, source })?;
+            std::fs::remove_dir_all(&d)
+                .map_err(|source| quiver_storage::Error::Io { path: d, source })?;
         }
         self.wal.remove_through(watermark)?;
         Ok(())
@@ -788,7 +847,11 @@ impl Collection {
         Ok(report)
     }
 
-    fn compact_locked(&self, published: &mut Published, min_fraction: f64) -> Result<CompactionReport> {
+    fn compact_locked(
+        &self,
+        published: &mut Published,
+        min_fraction: f64,
+    ) -> Result<CompactionReport> {
         let chosen: Vec<Arc<Segment>> = rlock(&self.segments)
             .iter()
             .filter(|s| {
@@ -804,7 +867,10 @@ impl Collection {
         // 1. Snapshot deletions (under the state lock: consistent with the log) and reserve an id.
         let (snapshots, new_id) = {
             let mut state = wlock(&self.state);
-            let snaps: Vec<Vec<u64>> = chosen.iter().map(|s| s.deleted.snapshot(s.rows())).collect();
+            let snaps: Vec<Vec<u64>> = chosen
+                .iter()
+                .map(|s| s.deleted.snapshot(s.rows()))
+                .collect();
             let id = state.next_segment_id;
             state.next_segment_id += 1;
             (snaps, id)
@@ -838,8 +904,15 @@ impl Collection {
         // 3. Swap: carry over deletions made meanwhile and repoint the id map.
         {
             let mut state = wlock(&self.state);
-            let merged = Arc::new(Segment::sealed(new_id, files, vec![0; origin.len().div_ceil(64)]));
-            let current: Vec<Vec<u64>> = chosen.iter().map(|s| s.deleted.snapshot(s.rows())).collect();
+            let merged = Arc::new(Segment::sealed(
+                new_id,
+                files,
+                vec![0; origin.len().div_ceil(64)],
+            ));
+            let current: Vec<Vec<u64>> = chosen
+                .iter()
+                .map(|s| s.deleted.snapshot(s.rows()))
+                .collect();
             merged.with_view(|v| {
                 for (new_row, &(si, old_row)) in origin.iter().enumerate() {
                     let id = v.ids[new_row];
@@ -847,7 +920,8 @@ impl Collection {
                         segment: chosen[si].id,
                         offset: old_row,
                     };
-                    let deleted_since = current[si][old_row as usize / 64] & (1 << (old_row % 64)) != 0;
+                    let deleted_since =
+                        current[si][old_row as usize / 64] & (1 << (old_row % 64)) != 0;
                     if deleted_since || state.ids.get(&id) != Some(&was) {
                         merged.deleted.set(new_row as u32);
                     } else {
@@ -871,7 +945,10 @@ impl Collection {
                 .cloned()
                 .collect();
             // Keep the mutable segment last.
-            let insert_at = list.iter().position(|s| s.is_mutable()).unwrap_or(list.len());
+            let insert_at = list
+                .iter()
+                .position(|s| s.is_mutable())
+                .unwrap_or(list.len());
             list.insert(insert_at, merged);
             *wlock(&self.segments) = Arc::new(list);
         }
@@ -928,9 +1005,18 @@ impl Collection {
         let mut live_rows = 0usize;
         for seg in segments.iter() {
             let rows = seg.rows();
-            let deleted_bits: usize = seg.deleted.snapshot(rows).iter().map(|w| w.count_ones() as usize).sum();
+            let deleted_bits: usize = seg
+                .deleted
+                .snapshot(rows)
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum();
             if deleted_bits != seg.deleted.count() {
-                return Err(corrupt(format!("segment {}: deleted count {} but {deleted_bits} bits set", seg.id, seg.deleted.count())));
+                return Err(corrupt(format!(
+                    "segment {}: deleted count {} but {deleted_bits} bits set",
+                    seg.id,
+                    seg.deleted.count()
+                )));
             }
             seg.with_view(|v| -> Result<()> {
                 for row in 0..v.rows() as u32 {
@@ -944,7 +1030,11 @@ impl Collection {
                         offset: row,
                     };
                     if state.ids.get(&id) != Some(&want) {
-                        return Err(corrupt(format!("point {id} is live in segment {} row {row} but the id map says {:?}", seg.id, state.ids.get(&id))));
+                        return Err(corrupt(format!(
+                            "point {id} is live in segment {} row {row} but the id map says {:?}",
+                            seg.id,
+                            state.ids.get(&id)
+                        )));
                     }
                 }
                 Ok(())
@@ -954,7 +1044,10 @@ impl Collection {
             }
         }
         if live_rows != state.ids.len() {
-            return Err(corrupt(format!("{live_rows} live rows but {} ids mapped", state.ids.len())));
+            return Err(corrupt(format!(
+                "{live_rows} live rows but {} ids mapped",
+                state.ids.len()
+            )));
         }
         Ok(())
     }
@@ -1010,7 +1103,8 @@ fn remove_unlisted_segments(segments_dir: &Path, manifest: &Manifest) -> Result<
         if !listed {
             log::info!("removing unpublished segment {}", entry.path().display());
             let path = entry.path();
-            std::fs::remove_dir_all(&path).map_err(|source| quiver_storage::Error::Io { path, source })?;
+            std::fs::remove_dir_all(&path)
+                .map_err(|source| quiver_storage::Error::Io { path, source })?;
         }
     }
     Ok(())
@@ -1022,7 +1116,9 @@ fn spawn_periodic_sync(collection: std::sync::Weak<Collection>, every: Duration)
         .spawn(move || {
             loop {
                 std::thread::sleep(every);
-                let Some(c) = collection.upgrade() else { return };
+                let Some(c) = collection.upgrade() else {
+                    return;
+                };
                 if c.dropped.load(Ordering::Acquire) {
                     return;
                 }

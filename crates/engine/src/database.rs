@@ -44,7 +44,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("root", &self.root).finish()
+        f.debug_struct("Database")
+            .field("root", &self.root)
+            .finish()
     }
 }
 
@@ -58,7 +60,10 @@ fn validate_name(name: &str) -> Result<()> {
     if name.is_empty() || name.len() > 128 {
         return bad("must be 1 to 128 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return bad("may only contain ASCII letters, digits, `_` and `-`");
     }
     if name.starts_with('-') {
@@ -104,7 +109,10 @@ impl Database {
         let mut found = BTreeMap::new();
         for entry in std::fs::read_dir(&dir).at(&dir)? {
             let path = entry.at(&dir)?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name.starts_with('.') {
                 // A create or drop interrupted by a crash.
                 log::info!("removing leftover {}", path.display());
@@ -130,17 +138,26 @@ impl Database {
     }
 
     /// Creates a collection; fails if one with that name exists.
-    pub fn create_collection(&self, name: &str, schema: Schema, config: CollectionConfig) -> Result<Arc<Collection>> {
+    pub fn create_collection(
+        &self,
+        name: &str,
+        schema: Schema,
+        config: CollectionConfig,
+    ) -> Result<Arc<Collection>> {
         validate_name(name)?;
         schema.validate()?;
-        if !(config.compact_deleted_fraction.is_finite() && (0.0..=1.0).contains(&config.compact_deleted_fraction)) {
+        if !(config.compact_deleted_fraction.is_finite()
+            && (0.0..=1.0).contains(&config.compact_deleted_fraction))
+        {
             return Err(Error::InvalidSchema {
                 reason: "compact_deleted_fraction must be between 0 and 1".into(),
             });
         }
         let mut collections = self.lock();
         if collections.contains_key(name) {
-            return Err(Error::CollectionExists { name: name.to_string() });
+            return Err(Error::CollectionExists {
+                name: name.to_string(),
+            });
         }
         let dir = self.root.join(COLLECTIONS_DIR);
         let tmp = dir.join(format!(".creating-{name}"));
@@ -160,7 +177,9 @@ impl Database {
         self.lock()
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::CollectionNotFound { name: name.to_string() })
+            .ok_or_else(|| Error::CollectionNotFound {
+                name: name.to_string(),
+            })
     }
 
     pub fn list_collections(&self) -> Vec<String> {
@@ -172,7 +191,9 @@ impl Database {
         let mut collections = self.lock();
         let c = collections
             .remove(name)
-            .ok_or_else(|| Error::CollectionNotFound { name: name.to_string() })?;
+            .ok_or_else(|| Error::CollectionNotFound {
+                name: name.to_string(),
+            })?;
         c.mark_dropped();
         let dir = self.root.join(COLLECTIONS_DIR);
         let from = dir.join(name);

@@ -16,7 +16,10 @@ pub enum Error {
     InvalidName { name: String, reason: String },
     #[error("invalid schema: {reason}")]
     InvalidSchema { reason: String },
-    #[error("{}: vector `{vector}` has dimension {got}, the collection expects {expected}", at(collection, point))]
+    #[error(
+        "{}: vector `{vector}` has dimension {got}, the collection expects {expected}",
+        at(collection, point)
+    )]
     DimensionMismatch {
         collection: String,
         point: Option<PointId>,
@@ -24,7 +27,10 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
-    #[error("{}: vector `{vector}` has a non-finite value ({value}) at index {index}", at(collection, point))]
+    #[error(
+        "{}: vector `{vector}` has a non-finite value ({value}) at index {index}",
+        at(collection, point)
+    )]
     NonFinite {
         collection: String,
         point: Option<PointId>,

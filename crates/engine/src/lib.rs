@@ -21,7 +21,9 @@ mod point;
 mod schema;
 mod segment;
 
-pub use collection::{Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo};
+pub use collection::{
+    Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo,
+};
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use point::{Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};

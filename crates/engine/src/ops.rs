@@ -83,7 +83,9 @@ impl Op {
                             .map_err(|_| c.err("vector name is not UTF-8"))?
                             .to_string();
                         let dim = c.u32()? as usize;
-                        let len = dim.checked_mul(4).ok_or_else(|| c.err("dimension overflows"))?;
+                        let len = dim
+                            .checked_mul(4)
+                            .ok_or_else(|| c.err("dimension overflows"))?;
                         let v = c
                             .take(len)?
                             .chunks_exact(4)
@@ -165,6 +167,7 @@ impl<'a> Cursor<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -112,7 +112,9 @@ impl Schema {
             }
             if name.len() > 255 || name.chars().any(char::is_control) {
                 return Err(Error::InvalidSchema {
-                    reason: format!("vector name {name:?} is longer than 255 bytes or has control characters"),
+                    reason: format!(
+                        "vector name {name:?} is longer than 255 bytes or has control characters"
+                    ),
                 });
             }
         }
@@ -131,7 +133,13 @@ impl Schema {
     pub(crate) fn names(&self) -> String {
         self.vectors
             .keys()
-            .map(|k| if k.is_empty() { "\"\" (default)".to_string() } else { format!("`{k}`") })
+            .map(|k| {
+                if k.is_empty() {
+                    "\"\" (default)".to_string()
+                } else {
+                    format!("`{k}`")
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -1,6 +1,8 @@
 //! The embedded API against a brute-force model: CRUD, search, seal, compaction, reopen and
 //! bad input.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use quiver_engine::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -9,7 +11,10 @@ use std::path::Path;
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn f32(&mut self) -> f32 {
@@ -32,19 +37,40 @@ fn small_segments() -> CollectionConfig {
 }
 
 /// Exact top-k by brute force over the model, with user-facing scores.
-fn brute_force(model: &BTreeMap<u64, Vec<f32>>, q: &[f32], k: usize, distance: Distance) -> Vec<(u64, f32)> {
+fn brute_force(
+    model: &BTreeMap<u64, Vec<f32>>,
+    q: &[f32],
+    k: usize,
+    distance: Distance,
+) -> Vec<(u64, f32)> {
     let norm = |v: &[f32]| {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter().map(|x| x / n).collect::<Vec<_>>()
     };
-    let q = if distance == Distance::Cosine { norm(q) } else { q.to_vec() };
+    let q = if distance == Distance::Cosine {
+        norm(q)
+    } else {
+        q.to_vec()
+    };
     let mut all: Vec<(u64, f64)> = model
         .iter()
         .map(|(id, v)| {
-            let v = if distance == Distance::Cosine { norm(v) } else { v.clone() };
+            let v = if distance == Distance::Cosine {
+                norm(v)
+            } else {
+                v.clone()
+            };
             let s = match distance {
-                Distance::Cosine | Distance::Dot => v.iter().zip(&q).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum(),
-                Distance::Euclid => -v.iter().zip(&q).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>(),
+                Distance::Cosine | Distance::Dot => v
+                    .iter()
+                    .zip(&q)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum(),
+                Distance::Euclid => -v
+                    .iter()
+                    .zip(&q)
+                    .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                    .sum::<f64>(),
             };
             (*id, s)
         })
@@ -52,13 +78,30 @@ fn brute_force(model: &BTreeMap<u64, Vec<f32>>, q: &[f32], k: usize, distance: D
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
     all.into_iter()
-        .map(|(id, s)| (id, if distance == Distance::Euclid { (-s).sqrt() as f32 } else { s as f32 }))
+        .map(|(id, s)| {
+            (
+                id,
+                if distance == Distance::Euclid {
+                    (-s).sqrt() as f32
+                } else {
+                    s as f32
+                },
+            )
+        })
         .collect()
 }
 
-fn check_search(c: &Collection, model: &BTreeMap<u64, Vec<f32>>, rng: &mut Rng, distance: Distance) {
+fn check_search(
+    c: &Collection,
+    model: &BTreeMap<u64, Vec<f32>>,
+    rng: &mut Rng,
+    distance: Distance,
+) {
     let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.vector(8)).collect();
-    let reqs: Vec<SearchRequest> = queries.iter().map(|q| SearchRequest::new(q.clone(), 7)).collect();
+    let reqs: Vec<SearchRequest> = queries
+        .iter()
+        .map(|q| SearchRequest::new(q.clone(), 7))
+        .collect();
     let batch = c.search_batch(&reqs).unwrap();
     for (q, b) in queries.iter().zip(&batch) {
         let want = brute_force(model, q, 7, distance);
@@ -81,14 +124,17 @@ fn search_matches_brute_force_through_seal_delete_compact_and_reopen() {
         let mut model = BTreeMap::new();
         {
             let db = open(dir.path());
-            let c = db.create_collection("c", Schema::dense(8, distance), small_segments()).unwrap();
+            let c = db
+                .create_collection("c", Schema::dense(8, distance), small_segments())
+                .unwrap();
             for batch in 0..10u64 {
                 let points: Vec<Point> = (0..25)
                     .map(|i| {
                         let id = batch * 25 + i;
                         let v = rng.vector(8);
                         model.insert(id, v.clone());
-                        Point::new(id, v).with_payload(json!({"i": id}).as_object().unwrap().clone())
+                        Point::new(id, v)
+                            .with_payload(json!({"i": id}).as_object().unwrap().clone())
                     })
                     .collect();
                 c.upsert(points).unwrap();
@@ -107,7 +153,10 @@ fn search_matches_brute_force_through_seal_delete_compact_and_reopen() {
             }
             c.delete(&gone).unwrap();
             assert_eq!(c.count(), model.len() as u64);
-            assert!(c.info().unwrap().segments.len() > 2, "small threshold makes several segments");
+            assert!(
+                c.info().unwrap().segments.len() > 2,
+                "small threshold makes several segments"
+            );
             check_search(&c, &model, &mut rng, distance);
             c.check_integrity().unwrap();
         }
@@ -118,7 +167,13 @@ fn search_matches_brute_force_through_seal_delete_compact_and_reopen() {
         c.compact(0.0).unwrap();
         c.check_integrity().unwrap();
         check_search(&c, &model, &mut Rng(8), distance);
-        assert!(c.info().unwrap().segments.iter().all(|s| s.deleted == 0 || !s.sealed));
+        assert!(
+            c.info()
+                .unwrap()
+                .segments
+                .iter()
+                .all(|s| s.deleted == 0 || !s.sealed)
+        );
     }
 }
 
@@ -134,7 +189,9 @@ fn reopen_gives_identical_results() {
         .collect();
     let before = {
         let db = open(dir.path());
-        let c = db.create_collection("c", Schema::dense(8, Distance::Cosine), small_segments()).unwrap();
+        let c = db
+            .create_collection("c", Schema::dense(8, Distance::Cosine), small_segments())
+            .unwrap();
         let points: Vec<Point> = (0..300).map(|i| Point::new(i, rng.vector(8))).collect();
         c.upsert(points).unwrap();
         c.delete(&[PointId::Num(5), PointId::Num(77)]).unwrap();
@@ -155,21 +212,36 @@ fn crud_retrieve_scroll_and_uuids() {
             ("image".to_string(), VectorKind::dense(2, Distance::Euclid)),
         ]),
     };
-    let c = db.create_collection("multi", schema, CollectionConfig::default()).unwrap();
+    let c = db
+        .create_collection("multi", schema, CollectionConfig::default())
+        .unwrap();
     let uuid = PointId::parse("550e8400-e29b-41d4-a716-446655440000").unwrap();
     let mk = |id: PointId, x: f32| Point {
         id,
-        vectors: BTreeMap::from([("text".into(), vec![x, 0.0, 1.0]), ("image".into(), vec![x, x])]),
+        vectors: BTreeMap::from([
+            ("text".into(), vec![x, 0.0, 1.0]),
+            ("image".into(), vec![x, x]),
+        ]),
         payload: json!({"x": x}).as_object().unwrap().clone(),
     };
-    c.upsert(vec![mk(PointId::Num(2), 2.0), mk(uuid, 3.0), mk(PointId::Num(1), 1.0)]).unwrap();
-    let got = c.retrieve(&[uuid, PointId::Num(9), PointId::Num(1)], With::ALL).unwrap();
+    c.upsert(vec![
+        mk(PointId::Num(2), 2.0),
+        mk(uuid, 3.0),
+        mk(PointId::Num(1), 1.0),
+    ])
+    .unwrap();
+    let got = c
+        .retrieve(&[uuid, PointId::Num(9), PointId::Num(1)], With::ALL)
+        .unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].id, uuid);
     assert_eq!(got[0].payload.as_ref().unwrap()["x"], json!(3.0));
     assert_eq!(got[1].vectors.as_ref().unwrap()["image"], vec![1.0, 1.0]);
     let page = c.scroll(None, 2, With::default()).unwrap();
-    assert_eq!(page.points.iter().map(|r| r.id).collect::<Vec<_>>(), vec![PointId::Num(1), PointId::Num(2)]);
+    assert_eq!(
+        page.points.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![PointId::Num(1), PointId::Num(2)]
+    );
     assert_eq!(page.next, Some(uuid));
     assert!(page.points[0].payload.is_none());
     let page2 = c.scroll(page.next, 2, With::default()).unwrap();
@@ -183,13 +255,19 @@ fn crud_retrieve_scroll_and_uuids() {
         })
         .unwrap();
     // Euclid: distances 0 and sqrt(2) pass a threshold of 1.5, sqrt(8) does not.
-    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![PointId::Num(1), PointId::Num(2)]);
+    assert_eq!(
+        hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        vec![PointId::Num(1), PointId::Num(2)]
+    );
     assert!((hits[1].score - 2f32.sqrt()).abs() < 1e-6);
     assert_eq!(c.delete(&[PointId::Num(2), PointId::Num(99)]).unwrap(), 1);
     assert_eq!(c.count(), 2);
     assert_eq!(db.list_collections(), vec!["multi".to_string()]);
     db.drop_collection("multi").unwrap();
-    assert!(matches!(db.collection("multi"), Err(Error::CollectionNotFound { .. })));
+    assert!(matches!(
+        db.collection("multi"),
+        Err(Error::CollectionNotFound { .. })
+    ));
     assert!(matches!(c.count_checked(), Err(Error::Unavailable { .. })));
     assert!(db.list_collections().is_empty());
 }
@@ -198,18 +276,47 @@ fn crud_retrieve_scroll_and_uuids() {
 fn bad_input_is_rejected_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    let c = db.create_collection("c", Schema::dense(3, Distance::Cosine), CollectionConfig::default()).unwrap();
+    let c = db
+        .create_collection(
+            "c",
+            Schema::dense(3, Distance::Cosine),
+            CollectionConfig::default(),
+        )
+        .unwrap();
     c.upsert(vec![Point::new(1, vec![1.0, 2.0, 3.0])]).unwrap();
     let seq = c.info().unwrap().last_seq;
 
-    let err = c.upsert(vec![Point::new(2, vec![1.0, 2.0]), Point::new(3, vec![1.0, 1.0, 1.0])]).unwrap_err();
-    assert!(matches!(err, Error::DimensionMismatch { expected: 3, got: 2, .. }), "{err}");
+    let err = c
+        .upsert(vec![
+            Point::new(2, vec![1.0, 2.0]),
+            Point::new(3, vec![1.0, 1.0, 1.0]),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::DimensionMismatch {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("point 2"), "{err}");
-    let err = c.upsert(vec![Point::new(3, vec![1.0, f32::NAN, 1.0])]).unwrap_err();
+    let err = c
+        .upsert(vec![Point::new(3, vec![1.0, f32::NAN, 1.0])])
+        .unwrap_err();
     assert!(matches!(err, Error::NonFinite { index: 1, .. }), "{err}");
-    let err = c.upsert(vec![Point::new(3, vec![1.0, f32::INFINITY, 1.0])]).unwrap_err();
+    let err = c
+        .upsert(vec![Point::new(3, vec![1.0, f32::INFINITY, 1.0])])
+        .unwrap_err();
     assert!(matches!(err, Error::NonFinite { .. }), "{err}");
-    let err = c.upsert(vec![Point::new(3, vec![1.0, 1.0, 1.0]).with_vector("other", vec![1.0])]).unwrap_err();
+    let err = c
+        .upsert(vec![
+            Point::new(3, vec![1.0, 1.0, 1.0]).with_vector("other", vec![1.0]),
+        ])
+        .unwrap_err();
     assert!(matches!(err, Error::UnknownVector { .. }), "{err}");
     let err = c.search(&SearchRequest::new(vec![1.0], 3)).unwrap_err();
     assert!(matches!(err, Error::DimensionMismatch { .. }), "{err}");
@@ -217,20 +324,40 @@ fn bad_input_is_rejected_and_changes_nothing() {
     assert_eq!(c.info().unwrap().last_seq, seq, "nothing was logged");
 
     assert!(matches!(
-        db.create_collection("c", Schema::dense(3, Distance::Dot), CollectionConfig::default()),
+        db.create_collection(
+            "c",
+            Schema::dense(3, Distance::Dot),
+            CollectionConfig::default()
+        ),
         Err(Error::CollectionExists { .. })
     ));
     assert!(matches!(
-        db.create_collection("../x", Schema::dense(3, Distance::Dot), CollectionConfig::default()),
+        db.create_collection(
+            "../x",
+            Schema::dense(3, Distance::Dot),
+            CollectionConfig::default()
+        ),
         Err(Error::InvalidName { .. })
     ));
     assert!(matches!(
-        db.create_collection("z", Schema::dense(0, Distance::Dot), CollectionConfig::default()),
+        db.create_collection(
+            "z",
+            Schema::dense(0, Distance::Dot),
+            CollectionConfig::default()
+        ),
         Err(Error::InvalidSchema { .. })
     ));
-    assert!(matches!(db.collection("nope"), Err(Error::CollectionNotFound { .. })));
+    assert!(matches!(
+        db.collection("nope"),
+        Err(Error::CollectionNotFound { .. })
+    ));
     // Huge k is bounded by the collection size, not allocated.
-    assert_eq!(c.search(&SearchRequest::new(vec![1.0, 0.0, 0.0], usize::MAX)).unwrap().len(), 1);
+    assert_eq!(
+        c.search(&SearchRequest::new(vec![1.0, 0.0, 0.0], usize::MAX))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -271,7 +398,11 @@ fn crc32c_of(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -282,13 +413,24 @@ fn wal_damage_torn_tail_is_cut_and_middle_damage_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = open(dir.path());
-        let c = db.create_collection("c", Schema::dense(4, Distance::Dot), CollectionConfig::default()).unwrap();
+        let c = db
+            .create_collection(
+                "c",
+                Schema::dense(4, Distance::Dot),
+                CollectionConfig::default(),
+            )
+            .unwrap();
         for i in 0..3 {
             c.upsert(vec![Point::new(i, vec![1.0; 4])]).unwrap();
         }
     }
     let wal_dir = dir.path().join("collections/c/wal");
-    let wal_file = std::fs::read_dir(&wal_dir).unwrap().next().unwrap().unwrap().path();
+    let wal_file = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let bytes = std::fs::read(&wal_file).unwrap();
     // Torn tail: half of a fourth record.
     let mut torn = bytes.clone();
@@ -306,16 +448,26 @@ fn wal_damage_torn_tail_is_cut_and_middle_damage_is_an_error() {
     std::fs::write(&wal_file, &bad).unwrap();
     let err = Database::open(dir.path(), DatabaseOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains(&wal_file.display().to_string()) && msg.contains("byte 64"), "{msg}");
+    assert!(
+        msg.contains(&wal_file.display().to_string()) && msg.contains("byte 64"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn deleting_half_and_compacting_frees_disk() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
-    let c = db.create_collection("c", Schema::dense(64, Distance::Dot), CollectionConfig::default()).unwrap();
+    let c = db
+        .create_collection(
+            "c",
+            Schema::dense(64, Distance::Dot),
+            CollectionConfig::default(),
+        )
+        .unwrap();
     let mut rng = Rng(3);
-    c.upsert((0..2000).map(|i| Point::new(i, rng.vector(64))).collect()).unwrap();
+    c.upsert((0..2000).map(|i| Point::new(i, rng.vector(64))).collect())
+        .unwrap();
     c.flush().unwrap();
     let full = c.info().unwrap().disk_bytes;
     let half: Vec<PointId> = (0..2000).filter(|i| i % 2 == 0).map(PointId::Num).collect();

@@ -9,6 +9,8 @@
 //! `QUIVER_CRASH_KILLS=200 cargo test -p quiver-engine --test crash -- --nocapture` runs a
 //! longer campaign (default: 6 kills). `QUIVER_CRASH_SEED` fixes the seed.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use quiver_engine::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -51,13 +53,22 @@ fn crash_child_entry() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let seed: u64 = std::env::var("QUIVER_CRASH_CHILD_SEED").unwrap().parse().unwrap();
+    let seed: u64 = std::env::var("QUIVER_CRASH_CHILD_SEED")
+        .unwrap()
+        .parse()
+        .unwrap();
     let periodic = seed % 2 == 1;
-    let durability = if periodic { Durability::Periodic(Duration::from_millis(20)) } else { Durability::Fsync };
+    let durability = if periodic {
+        Durability::Periodic(Duration::from_millis(20))
+    } else {
+        Durability::Fsync
+    };
     let db = Database::open(&dir, DatabaseOptions { durability }).unwrap();
     let c = match db.collection("c") {
         Ok(c) => c,
-        Err(_) => db.create_collection("c", Schema::dense(DIM, Distance::Dot), config()).unwrap(),
+        Err(_) => db
+            .create_collection("c", Schema::dense(DIM, Distance::Dot), config())
+            .unwrap(),
     };
     let mut rng = Rng(seed | 1);
     let out = std::io::stdout();
@@ -82,19 +93,27 @@ fn crash_child_entry() {
                 let ids: Vec<u64> = (0..n).map(|_| rng.below(300)).collect();
                 let list = ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
                 say(format!("B {op} D {list}"));
-                c.delete(&ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>()).unwrap();
+                c.delete(&ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>())
+                    .unwrap();
                 say(format!("A {op}"));
             }
             _ => {
                 let n = 1 + rng.below(20);
-                let pts: Vec<(u64, u32)> = (0..n).map(|_| (rng.below(300), rng.below(1_000_000) as u32)).collect();
-                let list = pts.iter().map(|(i, v)| format!("{i}:{v}")).collect::<Vec<_>>().join(",");
+                let pts: Vec<(u64, u32)> = (0..n)
+                    .map(|_| (rng.below(300), rng.below(1_000_000) as u32))
+                    .collect();
+                let list = pts
+                    .iter()
+                    .map(|(i, v)| format!("{i}:{v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 say(format!("B {op} U {list}"));
                 let points = pts
                     .iter()
                     .map(|&(id, val)| {
                         let payload = serde_json::json!({"val": val, "op": op});
-                        Point::new(id, vector(val, op)).with_payload(payload.as_object().unwrap().clone())
+                        Point::new(id, vector(val, op))
+                            .with_payload(payload.as_object().unwrap().clone())
                     })
                     .collect();
                 c.upsert(points).unwrap();
@@ -130,7 +149,12 @@ fn apply(model: &mut Model, op: &PendingOp) {
 
 fn parse(line: &str) -> Option<(u64, PendingOp)> {
     let mut parts = line.split(' ');
-    let (_b, opno, kind, list) = (parts.next()?, parts.next()?.parse().ok()?, parts.next()?, parts.next()?);
+    let (_b, opno, kind, list) = (
+        parts.next()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?,
+        parts.next()?,
+    );
     Some((
         opno,
         match kind {
@@ -160,11 +184,17 @@ fn observe(dir: &Path) -> Model {
     loop {
         let page = c.scroll(from, 100, With::ALL).unwrap();
         for r in &page.points {
-            let PointId::Num(id) = r.id else { panic!("unexpected id {}", r.id) };
+            let PointId::Num(id) = r.id else {
+                panic!("unexpected id {}", r.id)
+            };
             let payload = r.payload.as_ref().unwrap();
             let val = payload["val"].as_u64().unwrap() as u32;
             let op = payload["op"].as_u64().unwrap();
-            assert_eq!(r.vectors.as_ref().unwrap()[""], vector(val, op), "vector and payload of point {id} agree");
+            assert_eq!(
+                r.vectors.as_ref().unwrap()[""],
+                vector(val, op),
+                "vector and payload of point {id} agree"
+            );
             seen.insert(id, (val, op));
         }
         match page.next {
@@ -174,20 +204,46 @@ fn observe(dir: &Path) -> Model {
     }
     assert_eq!(c.count(), seen.len() as u64);
     // Search sees exactly the live points.
-    let all = c.search(&SearchRequest::new(vec![1.0, 0.0, 0.0, 0.0], seen.len() + 10)).unwrap();
-    let mut found: Vec<u64> = all.iter().map(|p| if let PointId::Num(n) = p.id { n } else { u64::MAX }).collect();
+    let all = c
+        .search(&SearchRequest::new(
+            vec![1.0, 0.0, 0.0, 0.0],
+            seen.len() + 10,
+        ))
+        .unwrap();
+    let mut found: Vec<u64> = all
+        .iter()
+        .map(|p| {
+            if let PointId::Num(n) = p.id {
+                n
+            } else {
+                u64::MAX
+            }
+        })
+        .collect();
     found.sort_unstable();
-    assert_eq!(found, seen.keys().copied().collect::<Vec<_>>(), "search returns exactly the live points");
+    assert_eq!(
+        found,
+        seen.keys().copied().collect::<Vec<_>>(),
+        "search returns exactly the live points"
+    );
     seen
 }
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
-    let kills: u64 = std::env::var("QUIVER_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let kills: u64 = std::env::var("QUIVER_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
     let seed: u64 = std::env::var("QUIVER_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     eprintln!("crash test: {kills} kills, QUIVER_CRASH_SEED={seed}");
     let mut rng = Rng(seed | 1);
     let dir = tempfile::tempdir().unwrap();
@@ -196,7 +252,13 @@ fn acknowledged_writes_survive_sigkill() {
     let (mut in_flight_applied, mut in_flight_absent, mut during_maintenance) = (0, 0, 0);
     for round in 0..kills {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child_entry", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_entry",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_DIR, dir.path())
             .env("QUIVER_CRASH_CHILD_SEED", rng.next().to_string())
             .stdout(Stdio::piped())
@@ -210,7 +272,7 @@ fn acknowledged_writes_survive_sigkill() {
         let at_maintenance = rng.below(3) == 0;
         let mut acks = 0;
         let mut pending: Option<(u64, PendingOp)> = None;
-        let mut handle = |line: &str, pending: &mut Option<(u64, PendingOp)>, model: &mut Model| {
+        let handle = |line: &str, pending: &mut Option<(u64, PendingOp)>, model: &mut Model| {
             let Some(line) = line.split_once(MARK).map(|(_, l)| l) else {
                 return false;
             };
@@ -253,11 +315,17 @@ fn acknowledged_writes_survive_sigkill() {
                 model = with;
                 in_flight_applied += 1;
             } else {
-                assert_eq!(seen, model, "round {round}: op {opno} in flight was half-applied or acknowledged writes are missing (seed {seed})");
+                assert_eq!(
+                    seen, model,
+                    "round {round}: op {opno} in flight was half-applied or acknowledged writes are missing (seed {seed})"
+                );
                 in_flight_absent += 1;
             }
         } else {
-            assert_eq!(seen, model, "round {round}: acknowledged writes missing (seed {seed})");
+            assert_eq!(
+                seen, model,
+                "round {round}: acknowledged writes missing (seed {seed})"
+            );
         }
     }
     eprintln!(

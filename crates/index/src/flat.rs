@@ -101,7 +101,10 @@ fn search_block(
     }
     let query_norms: Vec<f32> = match metric {
         Metric::Dot => Vec::new(),
-        Metric::L2 => block.chunks_exact(dim).map(quiver_kernels::norm_squared).collect(),
+        Metric::L2 => block
+            .chunks_exact(dim)
+            .map(quiver_kernels::norm_squared)
+            .collect(),
     };
     let mut products = vec![0f32; nq * ROW_TILE];
     let mut row_norms = vec![0f32; ROW_TILE];
@@ -159,15 +162,30 @@ mod tests {
     use proptest::prelude::*;
 
     /// Brute force in f64 with the same tie rule.
-    fn reference(rows: &[f32], dim: usize, metric: Metric, q: &[f32], k: usize, accept: &dyn Fn(u32) -> bool) -> Vec<u32> {
+    fn reference(
+        rows: &[f32],
+        dim: usize,
+        metric: Metric,
+        q: &[f32],
+        k: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<u32> {
         let mut all: Vec<(f64, u32)> = rows
             .chunks_exact(dim)
             .enumerate()
             .filter(|(i, _)| accept(*i as u32))
             .map(|(i, r)| {
                 let s = match metric {
-                    Metric::Dot => r.iter().zip(q).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>(),
-                    Metric::L2 => -r.iter().zip(q).map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2)).sum::<f64>(),
+                    Metric::Dot => r
+                        .iter()
+                        .zip(q)
+                        .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                        .sum::<f64>(),
+                    Metric::L2 => -r
+                        .iter()
+                        .zip(q)
+                        .map(|(a, b)| (f64::from(*a) - f64::from(*b)).powi(2))
+                        .sum::<f64>(),
                 };
                 (s, i as u32)
             })
@@ -195,7 +213,7 @@ mod tests {
             let mut next = || { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((s >> 33) % 9) as f32 - 4.0 };
             let rows: Vec<f32> = (0..n * dim).map(|_| next()).collect();
             let queries: Vec<f32> = (0..nq * dim).map(|_| next()).collect();
-            let accept = |o: u32| o % deleted_mod != 0;
+            let accept = |o: u32| !o.is_multiple_of(deleted_mod);
             let (batch, bstats) = search_batch(&rows, dim, metric, &queries, k, &accept);
             prop_assert_eq!(batch.len(), nq);
             let mut total = 0;

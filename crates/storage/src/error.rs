@@ -31,14 +31,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("the write-ahead log in {path} failed earlier and accepts no more writes; reopen the collection")]
+    #[error(
+        "the write-ahead log in {path} failed earlier and accepts no more writes; reopen the collection"
+    )]
     Poisoned { path: PathBuf },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub(crate) fn corrupt(path: impl Into<PathBuf>, offset: u64, message: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        offset: u64,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Corrupt {
             path: path.into(),
             offset,

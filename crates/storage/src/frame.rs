@@ -177,7 +177,13 @@ pub fn encode(kind: FileKind, meta: [u64; 4], body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn check_body(path: &Path, header: &Header, file_len: u64, body: &[u8], footer: &[u8]) -> Result<()> {
+fn check_body(
+    path: &Path,
+    header: &Header,
+    file_len: u64,
+    body: &[u8],
+    footer: &[u8],
+) -> Result<()> {
     let expected = HEADER_LEN as u64 + header.body_len + FOOTER_LEN;
     if file_len != expected {
         return Err(Error::corrupt(
@@ -208,8 +214,12 @@ pub fn read_file(path: &Path, kind: FileKind) -> Result<(Header, Vec<u8>)> {
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| {
-            Error::corrupt(path, bytes.len() as u64, "file shorter than its 64-byte header")
-        })?;
+        Error::corrupt(
+            path,
+            bytes.len() as u64,
+            "file shorter than its 64-byte header",
+        )
+    })?;
     let header = decode_header(path, kind, header_bytes)?;
     let file_len = bytes.len() as u64;
     let body_end = HEADER_LEN as u64 + header.body_len;
@@ -251,7 +261,11 @@ pub fn map_file(path: &Path, kind: FileKind) -> Result<MappedFile> {
     let file = File::open(path).at(path)?;
     let file_len = file.metadata().at(path)?.len();
     if file_len < HEADER_LEN as u64 + FOOTER_LEN {
-        return Err(Error::corrupt(path, file_len, "file shorter than header and footer"));
+        return Err(Error::corrupt(
+            path,
+            file_len,
+            "file shorter than header and footer",
+        ));
     }
     // SAFETY: Quiver never modifies a published segment file: writers create new files under
     // temporary names and readers only map published ones. Another process truncating the file
@@ -314,13 +328,22 @@ mod tests {
             let mut bad = good.clone();
             bad[i] ^= 0x40;
             std::fs::write(&p, &bad).unwrap();
-            assert!(read_file(&p, KIND).is_err(), "flip at byte {i} not detected");
+            assert!(
+                read_file(&p, KIND).is_err(),
+                "flip at byte {i} not detected"
+            );
             assert!(map_file(&p, KIND).is_err(), "flip at byte {i} not detected");
         }
         for cut in 0..good.len() {
             std::fs::write(&p, &good[..cut]).unwrap();
-            assert!(read_file(&p, KIND).is_err(), "truncation at {cut} not detected");
-            assert!(map_file(&p, KIND).is_err(), "truncation at {cut} not detected");
+            assert!(
+                read_file(&p, KIND).is_err(),
+                "truncation at {cut} not detected"
+            );
+            assert!(
+                map_file(&p, KIND).is_err(),
+                "truncation at {cut} not detected"
+            );
         }
     }
 
@@ -328,13 +351,20 @@ mod tests {
     fn newer_version_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
-        let newer = FileKind {
-            version: 3,
-            ..KIND
-        };
+        let newer = FileKind { version: 3, ..KIND };
         std::fs::write(&p, encode(newer, [0; 4], b"x")).unwrap();
         let err = read_file(&p, KIND).unwrap_err();
-        assert!(matches!(err, Error::NewerFormat { found: 3, supported: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::NewerFormat {
+                    found: 3,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("newer"));
     }
 }

@@ -90,7 +90,15 @@ impl fmt::Display for PointId {
             PointId::Num(n) => write!(f, "{n}"),
             PointId::Uuid(u) => {
                 let h = format!("{u:032x}");
-                write!(f, "{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+                write!(
+                    f,
+                    "{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                )
             }
         }
     }
@@ -115,7 +123,10 @@ mod tests {
         assert_eq!(PointId::parse("550e8400e29b41d4a716446655440000"), Some(id));
         assert_eq!(PointId::parse("550e8400-e29b-41d4-a716-44665544000"), None);
         assert_eq!(PointId::parse("-1"), None);
-        assert_eq!(PointId::from_json(&serde_json::json!(7)), Some(PointId::Num(7)));
+        assert_eq!(
+            PointId::from_json(&serde_json::json!(7)),
+            Some(PointId::Num(7))
+        );
         assert_eq!(PointId::from_json(&serde_json::json!(-7)), None);
         assert!(PointId::Num(u64::MAX) < PointId::Uuid(0));
     }

@@ -82,7 +82,11 @@ impl SegmentWriter {
     }
 
     pub fn push_row(&mut self, id: PointId, vectors: &[&[f32]], payload: &[u8]) -> Result<()> {
-        assert_eq!(vectors.len(), self.dims.len(), "one vector per schema vector");
+        assert_eq!(
+            vectors.len(),
+            self.dims.len(),
+            "one vector per schema vector"
+        );
         for ((w, v), &dim) in self.vectors.iter_mut().zip(vectors).zip(&self.dims) {
             assert_eq!(v.len(), dim, "vector dimension matches the schema");
             let mut bytes = Vec::with_capacity(dim * 4);
@@ -174,7 +178,11 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFile
             ));
         }
         if file.body().len() as u64 != rows * dim as u64 * 4 {
-            return Err(Error::corrupt(&path, 64, "body length does not match rows × dim"));
+            return Err(Error::corrupt(
+                &path,
+                64,
+                "body length does not match rows × dim",
+            ));
         }
         let v = VectorFile {
             file,
@@ -182,20 +190,28 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFile
             rows: rows_usize,
         };
         if v.as_f32().len() != rows_usize * dim {
-            return Err(Error::corrupt(&path, 64, "vector body is not 4-byte aligned"));
+            return Err(Error::corrupt(
+                &path,
+                64,
+                "vector body is not 4-byte aligned",
+            ));
         }
         vectors.push(v);
     }
     let ids_path = dir.join("ids");
     let (h, body) = frame::read_file(&ids_path, IDS_KIND)?;
     if h.meta[0] != rows || body.len() as u64 != rows * ENCODED_LEN as u64 {
-        return Err(Error::corrupt(&ids_path, 24, "row count does not match the manifest"));
+        return Err(Error::corrupt(
+            &ids_path,
+            24,
+            "row count does not match the manifest",
+        ));
     }
     let mut ids = Vec::with_capacity(rows_usize);
     for (r, chunk) in body.chunks_exact(ENCODED_LEN).enumerate() {
-        let enc: &[u8; ENCODED_LEN] = chunk.try_into().map_err(|_| {
-            Error::corrupt(&ids_path, 64, "id record of the wrong size")
-        })?;
+        let enc: &[u8; ENCODED_LEN] = chunk
+            .try_into()
+            .map_err(|_| Error::corrupt(&ids_path, 64, "id record of the wrong size"))?;
         let id = PointId::decode(enc).ok_or_else(|| {
             Error::corrupt(&ids_path, 64 + (r * ENCODED_LEN) as u64, "unknown id tag")
         })?;
@@ -214,7 +230,11 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFile
     let table_len = (rows_usize + 1) * 8;
     let body = files.payloads.body();
     if files.payloads.header.meta[0] != rows || body.len() < table_len {
-        return Err(Error::corrupt(&payload_path, 64, "offset table does not match the row count"));
+        return Err(Error::corrupt(
+            &payload_path,
+            64,
+            "offset table does not match the row count",
+        ));
     }
     let data_len = (body.len() - table_len) as u64;
     let mut prev = 0;
@@ -269,16 +289,24 @@ pub fn read_deleted(dir: &Path, generation: u64, rows: u64) -> Result<Vec<u64>> 
     let path = dir.join(deleted_file(generation));
     let (h, body) = frame::read_file(&path, DELETED_KIND)?;
     if h.meta[0] != rows || body.len() as u64 != rows.div_ceil(64) * 8 {
-        return Err(Error::corrupt(&path, 24, "bitmap size does not match the segment's rows"));
+        return Err(Error::corrupt(
+            &path,
+            24,
+            "bitmap size does not match the segment's rows",
+        ));
     }
     let words: Vec<u64> = body
         .chunks_exact(8)
         .map(|c| c.try_into().map(u64::from_le_bytes).unwrap_or(0))
         .collect();
     let count: u64 = words.iter().map(|w| u64::from(w.count_ones())).sum();
-    let stray = rows % 64 != 0 && words.last().is_some_and(|w| w >> (rows % 64) != 0);
+    let stray = !rows.is_multiple_of(64) && words.last().is_some_and(|w| w >> (rows % 64) != 0);
     if count != h.meta[1] || stray {
-        return Err(Error::corrupt(&path, 24, "bitmap contents do not match its header"));
+        return Err(Error::corrupt(
+            &path,
+            24,
+            "bitmap contents do not match its header",
+        ));
     }
     Ok(words)
 }
@@ -288,7 +316,9 @@ pub fn remove_other_deleted(dir: &Path, keep: u64) -> Result<()> {
     for entry in std::fs::read_dir(dir).at(dir)? {
         let path = entry.at(dir)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(g) = name.strip_prefix("deleted-").and_then(|g| g.parse::<u64>().ok())
+        if let Some(g) = name
+            .strip_prefix("deleted-")
+            .and_then(|g| g.parse::<u64>().ok())
             && g != keep
         {
             std::fs::remove_file(&path).at(&path)?;
@@ -308,8 +338,13 @@ mod tests {
         for r in 0..5u64 {
             let a = [r as f32, 1.0];
             let b = [0.5, r as f32, 2.0];
-            let payload = if r % 2 == 0 { format!("{{\"r\":{r}}}") } else { String::new() };
-            w.push_row(PointId::Num(r * 10), &[&a, &b], payload.as_bytes()).unwrap();
+            let payload = if r % 2 == 0 {
+                format!("{{\"r\":{r}}}")
+            } else {
+                String::new()
+            };
+            w.push_row(PointId::Num(r * 10), &[&a, &b], payload.as_bytes())
+                .unwrap();
         }
         let (dir, _) = w.finish().unwrap();
         assert_eq!(dir, d.path().join("3"));

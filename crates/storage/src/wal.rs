@@ -162,7 +162,10 @@ impl WalReader {
                 return Err(Error::corrupt(
                     &path,
                     24,
-                    format!("header says first sequence {}, file name says {first_seq}", h.meta[0]),
+                    format!(
+                        "header says first sequence {}, file name says {first_seq}",
+                        h.meta[0]
+                    ),
                 ));
             }
             // A header that never became durable: the file was being created at a crash, so
@@ -189,7 +192,9 @@ impl WalReader {
                 return Err(Error::corrupt(
                     &path,
                     0,
-                    format!("log file starts at sequence {first_seq}, expected {expected}: a log file is missing"),
+                    format!(
+                        "log file starts at sequence {first_seq}, expected {expected}: a log file is missing"
+                    ),
                 ));
             }
             _ => self.next_seq = Some(first_seq),
@@ -369,7 +374,9 @@ impl Wal {
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         let mut w = lock(&self.writer);
         if w.poisoned {
-            return Err(Error::Poisoned { path: w.path.clone() });
+            return Err(Error::Poisoned {
+                path: w.path.clone(),
+            });
         }
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
@@ -400,7 +407,9 @@ impl Wal {
         let (file, path, upto) = {
             let w = lock(&self.writer);
             if w.poisoned {
-                return Err(Error::Poisoned { path: w.path.clone() });
+                return Err(Error::Poisoned {
+                    path: w.path.clone(),
+                });
             }
             (Arc::clone(&w.file), w.path.clone(), w.next_seq - 1)
         };
@@ -425,7 +434,9 @@ impl Wal {
         let mut synced = lock(&self.synced);
         let mut w = lock(&self.writer);
         if w.poisoned {
-            return Err(Error::Poisoned { path: w.path.clone() });
+            return Err(Error::Poisoned {
+                path: w.path.clone(),
+            });
         }
         if w.first_seq == w.next_seq {
             // The current file holds no record yet: it already is the new file.
@@ -447,7 +458,9 @@ impl Wal {
         let files = list_files(&self.dir)?;
         let mut removed = false;
         for pair in files.windows(2) {
-            let [(_, path), (next_first, _)] = pair else { continue };
+            let [(_, path), (next_first, _)] = pair else {
+                continue;
+            };
             if *next_first <= seq + 1 && *path != current {
                 fs::remove_file(path).at(path)?;
                 removed = true;

@@ -1,0 +1,325 @@
+//! `quiver bench`: build a collection from a dataset directory and measure search.
+//!
+//! Reads `base.fvecs`, `query.fvecs` and `groundtruth.ivecs` (TEXMEX layout, as in
+//! `../shared/datasets/wordnet`), prints one JSON object per search setting on stdout with the
+//! fields of `../shared/peers/README.md`, and progress on stderr.
+
+use crate::sysinfo::{self, Measured};
+use anyhow::{Context, Result, bail};
+use quiver_engine::{
+    CollectionConfig, Database, DatabaseOptions, Distance, Durability, Point, Schema, SearchRequest,
+};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Directory with base.fvecs, query.fvecs and groundtruth.ivecs.
+    pub dataset: PathBuf,
+    /// Index to build: flat (exact search).
+    #[arg(long, default_value = "flat")]
+    pub index: String,
+    /// Results per query.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Use only the first N queries.
+    #[arg(long)]
+    pub queries: Option<usize>,
+    /// Threads for the build and for qps_mt (default: all CPUs).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Repetitions of each timing; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Queries timed one at a time for qps_1t with the flat index, where every query scans
+    /// all vectors (the others are measured batched).
+    #[arg(long, default_value_t = 1000)]
+    pub single_queries: usize,
+    /// Distance: ip (dot), cosine or l2.
+    #[arg(long, default_value = "ip")]
+    pub metric: String,
+}
+
+struct Dataset {
+    base: Vec<f32>,
+    n: usize,
+    queries: Vec<f32>,
+    nq: usize,
+    gt: Vec<i32>,
+    gt_k: usize,
+    dim: usize,
+}
+
+fn read_dataset(dir: &Path) -> Result<Dataset> {
+    let (base, n, dim) = quiver_formats::read_fvecs(&dir.join("base.fvecs"))?;
+    let (queries, nq, qdim) = quiver_formats::read_fvecs(&dir.join("query.fvecs"))?;
+    let (gt, ngt, gt_k) = quiver_formats::read_ivecs(&dir.join("groundtruth.ivecs"))?;
+    if qdim != dim {
+        bail!(
+            "{}: queries have dimension {qdim}, base vectors {dim}",
+            dir.display()
+        );
+    }
+    if ngt < nq {
+        bail!(
+            "{}: ground truth has {ngt} rows for {nq} queries",
+            dir.display()
+        );
+    }
+    Ok(Dataset {
+        base,
+        n,
+        queries,
+        nq,
+        gt,
+        gt_k,
+        dim,
+    })
+}
+
+/// Mean over queries of |first 10 returned ∩ first 10 true| / 10 (or / the true count).
+fn recall_at_10(results: &[Vec<u64>], gt: &[i32], gt_k: usize) -> f64 {
+    let mut total = 0.0;
+    for (q, got) in results.iter().enumerate() {
+        let truth: Vec<i64> = gt[q * gt_k..q * gt_k + gt_k.min(10)]
+            .iter()
+            .map(|&x| i64::from(x))
+            .filter(|&x| x >= 0)
+            .collect();
+        if truth.is_empty() {
+            total += 1.0;
+            continue;
+        }
+        let hit = got
+            .iter()
+            .take(10)
+            .filter(|&&id| truth.contains(&(id as i64)))
+            .count();
+        total += hit as f64 / truth.len() as f64;
+    }
+    total / results.len().max(1) as f64
+}
+
+fn ids_of(hits: &[quiver_engine::ScoredPoint]) -> Vec<u64> {
+    hits.iter()
+        .map(|h| match h.id {
+            quiver_engine::PointId::Num(n) => n,
+            quiver_engine::PointId::Uuid(_) => u64::MAX,
+        })
+        .collect()
+}
+
+fn best_of(reps: usize, mut f: impl FnMut()) -> Measured {
+    let mut best: Option<Measured> = None;
+    for _ in 0..reps.max(1) {
+        let m = sysinfo::measure(&mut f);
+        if best.as_ref().is_none_or(|b| m.wall_s < b.wall_s) {
+            best = Some(m);
+        }
+    }
+    best.unwrap_or(Measured {
+        wall_s: f64::NAN,
+        cpu_util: None,
+        other_cpu: None,
+    })
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+/// `data`: keep the collection there (the global `--data`); default: a temporary directory.
+pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
+    if a.index != "flat" {
+        bail!("unknown index `{}`: this build has `flat`", a.index);
+    }
+    let distance = match a.metric.as_str() {
+        "ip" | "dot" => Distance::Dot,
+        "cos" | "cosine" => Distance::Cosine,
+        "l2" | "euclid" => Distance::Euclid,
+        m => bail!("unknown metric `{m}`: use ip, cosine or l2"),
+    };
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start the thread pool")?;
+    let dataset = a
+        .dataset
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+
+    let rss_baseline = sysinfo::rss_mb();
+    eprintln!("bench: reading {}", a.dataset.display());
+    let Dataset {
+        base,
+        n,
+        queries,
+        nq: nq_all,
+        gt,
+        gt_k,
+        dim,
+    } = read_dataset(&a.dataset)?;
+    let nq = a.queries.unwrap_or(nq_all).min(nq_all);
+    eprintln!(
+        "bench: {n} base vectors, {nq} queries, dim {dim}, {threads} threads, isa {:?}",
+        quiver_kernels::isa()
+    );
+
+    let tmp;
+    let data_dir = match &data {
+        Some(d) => d.clone(),
+        None => {
+            tmp = TempDir::new()?;
+            tmp.0.clone()
+        }
+    };
+    let db = Database::open(
+        &data_dir,
+        DatabaseOptions {
+            durability: Durability::Periodic(Duration::from_secs(1)),
+        },
+    )?;
+    if db.collection("bench").is_ok() {
+        eprintln!(
+            "bench: dropping the existing collection `bench` in {}",
+            data_dir.display()
+        );
+        db.drop_collection("bench")?;
+    }
+    let c = db.create_collection(
+        "bench",
+        Schema::dense(dim, distance),
+        CollectionConfig::default(),
+    )?;
+
+    // Build: from vectors in memory to a sealed, searchable segment.
+    let mut progress = crate::progress::Progress::new("building", Some(n as u64), "points");
+    let t = Instant::now();
+    let mut built: Result<()> = Ok(());
+    let build = sysinfo::measure(|| {
+        built = (|| {
+            for (b, chunk) in base.chunks(10_000 * dim).enumerate() {
+                let points = chunk
+                    .chunks_exact(dim)
+                    .enumerate()
+                    .map(|(i, v)| Point::new((b * 10_000 + i) as u64, v.to_vec()))
+                    .collect();
+                c.upsert(points)?;
+                progress.update(((b + 1) * 10_000).min(n) as u64, "");
+            }
+            c.sync()?;
+            c.flush()?;
+            Ok(())
+        })();
+    });
+    built.context("build failed")?;
+    progress.finish(n as u64, "sealed");
+    let build_s = t.elapsed().as_secs_f64();
+    drop(base);
+    let rss = sysinfo::rss_mb();
+    let info = c.info()?;
+    let index_bytes = info.disk_bytes - info.wal_bytes;
+
+    let reqs: Vec<SearchRequest> = queries
+        .chunks_exact(dim)
+        .take(nq)
+        .map(|q| SearchRequest::new(q.to_vec(), a.k))
+        .collect();
+
+    // Batched, all threads.
+    eprintln!("bench: batched search, {threads} threads");
+    let mut batch_results = Vec::new();
+    let d0 = c.distance_computations();
+    let mt = best_of(a.reps, || {
+        batch_results = c.search_batch(&reqs).unwrap_or_default();
+    });
+    let dist_per_query = (c.distance_computations() - d0) as f64 / (a.reps.max(1) * nq) as f64;
+    if batch_results.len() != nq {
+        bail!("batched search failed");
+    }
+    let recall = recall_at_10(
+        &batch_results.iter().map(|h| ids_of(h)).collect::<Vec<_>>(),
+        &gt,
+        gt_k,
+    );
+
+    // Batched, one thread.
+    eprintln!("bench: batched search, 1 thread");
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .context("thread pool")?;
+    let bt = best_of(a.reps, || {
+        one.install(|| {
+            let _ = c.search_batch(&reqs);
+        });
+    });
+
+    // One query at a time, one thread.
+    let single = a.single_queries.min(nq).max(1);
+    eprintln!("bench: {single} queries one at a time, 1 thread");
+    let mut single_results = Vec::new();
+    let st = best_of(a.reps, || {
+        single_results = reqs[..single]
+            .iter()
+            .map(|r| c.search(r).map(|h| ids_of(&h)).unwrap_or_default())
+            .collect();
+    });
+    let single_recall = recall_at_10(&single_results, &gt, gt_k);
+
+    let line = json!({
+        "index": a.index,
+        "lib_version": env!("CARGO_PKG_VERSION"),
+        "dataset": dataset,
+        "n": n, "dim": dim, "k": a.k, "threads": threads,
+        "params": {"storage": "f32", "metric": a.metric, "isa": format!("{:?}", quiver_kernels::isa()).to_lowercase()},
+        "build_s": round(build_s, 3),
+        "rss_mb": rss.map(|x| round(x, 1)),
+        "rss_baseline_mb": rss_baseline.map(|x| round(x, 1)),
+        "index_bytes": index_bytes,
+        "nq": nq,
+        "recall_at_10": round(recall, 5),
+        "qps_1t": round(single as f64 / st.wall_s, 1),
+        "qps_1t_mode": format!("one search call per query, first {single} queries, on the calling thread; best of {}", a.reps),
+        "recall_at_10_1t": round(single_recall, 5),
+        "qps_1t_batch": round(nq as f64 / bt.wall_s, 1),
+        "qps_mt": round(nq as f64 / mt.wall_s, 1),
+        "cpu_util_1t": st.cpu_util.map(|x| round(x, 2)),
+        "cpu_util_1t_batch": bt.cpu_util.map(|x| round(x, 2)),
+        "cpu_util_mt": mt.cpu_util.map(|x| round(x, 2)),
+        "other_cpu_1t": st.other_cpu.map(|x| round(x, 2)),
+        "other_cpu_mt": mt.other_cpu.map(|x| round(x, 2)),
+        "other_cpu_build": build.other_cpu.map(|x| round(x, 2)),
+        "dist_per_query": round(dist_per_query, 1),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// A temporary data directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Result<TempDir> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let p = base.join(format!("quiver-bench-{}-{attempt}", std::process::id()));
+            if std::fs::create_dir(&p).is_ok() {
+                return Ok(TempDir(p));
+            }
+        }
+        bail!("cannot create a temporary directory in {}", base.display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,276 @@
+//! `quiver`: the command-line face of Quiver.
+
+mod bench;
+mod demo;
+mod import;
+mod progress;
+mod search;
+mod sysinfo;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use quiver_engine::{
+    CollectionConfig, Database, DatabaseOptions, Distance, PointId, Schema, VectorKind,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "quiver",
+    version,
+    about = "Quiver: an embedded vector database"
+)]
+struct Cli {
+    /// Data directory, created if missing [default: ./quiver-data; bench: a temporary one].
+    #[arg(long, global = true, env = "QUIVER_DATA")]
+    data: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a collection.
+    Create(CreateArgs),
+    /// List collections.
+    List,
+    /// Describe a collection: schema, points, segments, disk use.
+    Info {
+        collection: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop a collection and delete its files.
+    Drop { collection: String },
+    /// Import vectors from .fvecs, .npy or JSON Lines (streaming).
+    Import(import::ImportArgs),
+    /// Search a collection with a vector given inline or read from a file.
+    Search(search::SearchArgs),
+    /// Retrieve points by id.
+    Get {
+        collection: String,
+        ids: Vec<String>,
+        /// Include vectors.
+        #[arg(long)]
+        with_vector: bool,
+    },
+    /// Delete points by id.
+    Delete {
+        collection: String,
+        ids: Vec<String>,
+    },
+    /// Seal the mutable segment and rewrite segments with deleted points, freeing disk space.
+    Compact { collection: String },
+    /// Benchmark on a dataset directory (base.fvecs, query.fvecs, groundtruth.ivecs).
+    Bench(bench::BenchArgs),
+    /// Run the demo: generate a small dataset, import it into a collection, search it.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct CreateArgs {
+    collection: String,
+    /// Dimension of the vector.
+    #[arg(long)]
+    dim: usize,
+    /// cosine, dot or euclid.
+    #[arg(long, default_value = "cosine", value_parser = parse_distance)]
+    distance: Distance,
+    /// Name of the vector (default: the unnamed vector).
+    #[arg(long, default_value = "")]
+    vector_name: String,
+    /// Seal the mutable segment once its vectors take this many MiB.
+    #[arg(long, default_value_t = 256)]
+    seal_threshold_mb: u64,
+}
+
+pub(crate) fn parse_distance(s: &str) -> Result<Distance, String> {
+    Distance::parse(s).ok_or_else(|| format!("unknown distance `{s}`: use cosine, dot or euclid"))
+}
+
+pub(crate) fn parse_id(s: &str) -> Result<PointId> {
+    PointId::parse(s)
+        .with_context(|| format!("`{s}` is not a point id (an unsigned integer or a UUID)"))
+}
+
+/// Logs warnings and errors from the engine (a torn WAL tail, say) to stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::max_level()
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!(
+                "quiver: {}: {}",
+                r.level().as_str().to_lowercase(),
+                r.args()
+            );
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn main() {
+    let _ = log::set_logger(&StderrLog);
+    log::set_max_level(if std::env::var_os("QUIVER_DEBUG").is_some() {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    });
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+pub(crate) fn open_db(data: &std::path::Path) -> Result<Database> {
+    Database::open(data, DatabaseOptions::default())
+        .with_context(|| format!("cannot open data directory {}", data.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data = cli
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("quiver-data"));
+    match cli.command {
+        Command::Create(a) => {
+            let db = open_db(&data)?;
+            let schema = Schema {
+                vectors: BTreeMap::from([(a.vector_name, VectorKind::dense(a.dim, a.distance))]),
+            };
+            let config = CollectionConfig {
+                seal_threshold_bytes: a.seal_threshold_mb << 20,
+                ..CollectionConfig::default()
+            };
+            db.create_collection(&a.collection, schema, config)?;
+            eprintln!(
+                "created collection `{}` in {}",
+                a.collection,
+                data.display()
+            );
+        }
+        Command::List => {
+            for name in open_db(&data)?.list_collections() {
+                println!("{name}");
+            }
+        }
+        Command::Info { collection, json } => {
+            let db = open_db(&data)?;
+            let info = db.collection(&collection)?.info()?;
+            print_info(&info, json);
+        }
+        Command::Drop { collection } => {
+            open_db(&data)?.drop_collection(&collection)?;
+            eprintln!("dropped collection `{collection}`");
+        }
+        Command::Import(a) => import::run(&data, a)?,
+        Command::Search(a) => search::run(&data, a)?,
+        Command::Get {
+            collection,
+            ids,
+            with_vector,
+        } => {
+            let db = open_db(&data)?;
+            let ids = ids
+                .iter()
+                .map(|s| parse_id(s))
+                .collect::<Result<Vec<_>>>()?;
+            let with = quiver_engine::With {
+                payload: true,
+                vectors: with_vector,
+            };
+            for r in db.collection(&collection)?.retrieve(&ids, with)? {
+                let mut o = serde_json::json!({"id": r.id.to_json(), "payload": r.payload});
+                if let Some(v) = r.vectors {
+                    o["vectors"] = serde_json::json!(v);
+                }
+                println!("{o}");
+            }
+        }
+        Command::Delete { collection, ids } => {
+            if ids.is_empty() {
+                bail!("give at least one id to delete");
+            }
+            let db = open_db(&data)?;
+            let ids = ids
+                .iter()
+                .map(|s| parse_id(s))
+                .collect::<Result<Vec<_>>>()?;
+            let n = db.collection(&collection)?.delete(&ids)?;
+            eprintln!("deleted {n} of {} ids", ids.len());
+        }
+        Command::Compact { collection } => {
+            let db = open_db(&data)?;
+            let r = db.collection(&collection)?.compact(0.0)?;
+            eprintln!(
+                "compacted {} segment(s), dropped {} deleted rows; disk {:.1} MiB -> {:.1} MiB",
+                r.segments_merged,
+                r.rows_dropped,
+                r.disk_bytes_before as f64 / 1048576.0,
+                r.disk_bytes_after as f64 / 1048576.0
+            );
+        }
+        Command::Bench(a) => bench::run(a, cli.data)?,
+        Command::Demo(a) => demo::run(&data, a)?,
+    }
+    Ok(())
+}
+
+fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
+    let vectors: serde_json::Map<String, serde_json::Value> = info
+        .schema
+        .vectors
+        .iter()
+        .map(|(name, kind)| {
+            (
+                name.clone(),
+                serde_json::json!({"dim": kind.dim(), "distance": format!("{:?}", kind.distance()).to_lowercase()}),
+            )
+        })
+        .collect();
+    let segments: Vec<serde_json::Value> = info
+        .segments
+        .iter()
+        .map(|s| serde_json::json!({"id": s.id, "sealed": s.sealed, "rows": s.rows, "deleted": s.deleted}))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "name": info.name, "points": info.points, "vectors": vectors, "segments": segments,
+                "disk_bytes": info.disk_bytes, "wal_bytes": info.wal_bytes, "last_seq": info.last_seq,
+            })
+        );
+        return;
+    }
+    println!("collection {}", info.name);
+    println!("  points     {}", info.points);
+    for (name, kind) in &info.schema.vectors {
+        let shown = if name.is_empty() { "(default)" } else { name };
+        println!(
+            "  vector     {shown}: dim {}, {:?}",
+            kind.dim(),
+            kind.distance()
+        );
+    }
+    for s in &info.segments {
+        println!(
+            "  segment    {} {}: {} rows, {} deleted",
+            s.id,
+            if s.sealed { "sealed" } else { "mutable" },
+            s.rows,
+            s.deleted
+        );
+    }
+    println!(
+        "  disk       {:.2} MiB (log {:.2} MiB)",
+        info.disk_bytes as f64 / 1048576.0,
+        info.wal_bytes as f64 / 1048576.0
+    );
+    println!("  last seq   {}", info.last_seq);
+}

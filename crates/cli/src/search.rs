@@ -1,0 +1,132 @@
+//! `quiver search`: one query, printed as a table or JSON.
+
+use anyhow::{Context, Result, bail};
+use quiver_engine::{SearchRequest, With};
+use quiver_formats::{Format, JsonFields, VectorReader};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct SearchArgs {
+    pub collection: String,
+    /// The query vector: comma-separated numbers or a JSON array.
+    #[arg(long, conflicts_with = "vector_file")]
+    pub vector: Option<String>,
+    /// Read the query from a vector file (.fvecs, .npy, JSON Lines).
+    #[arg(long)]
+    pub vector_file: Option<PathBuf>,
+    /// Which vector of --vector-file (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub row: u64,
+    /// Number of results.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Vector to search (default: the unnamed vector).
+    #[arg(long, default_value = "")]
+    pub vector_name: String,
+    /// Cosine/dot: minimum score; euclid: maximum distance.
+    #[arg(long)]
+    pub score_threshold: Option<f32>,
+    /// Include each result's vectors.
+    #[arg(long)]
+    pub with_vector: bool,
+    /// Leave payloads out.
+    #[arg(long)]
+    pub no_payload: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_inline(s: &str) -> Result<Vec<f32>> {
+    let t = s.trim();
+    if t.starts_with('[') {
+        let v: Vec<f64> =
+            serde_json::from_str(t).context("--vector: not a JSON array of numbers")?;
+        return Ok(v.into_iter().map(|x| x as f32).collect());
+    }
+    t.split(',')
+        .enumerate()
+        .map(|(i, x)| {
+            x.trim()
+                .parse::<f32>()
+                .with_context(|| format!("--vector: element {i} (`{}`) is not a number", x.trim()))
+        })
+        .collect()
+}
+
+fn from_file(path: &Path, row: u64) -> Result<Vec<f32>> {
+    let mut reader = VectorReader::open(path, Format::from_path(path)?, &JsonFields::default())?;
+    let mut i = 0;
+    while let Some(r) = reader.next_record()? {
+        if i == row {
+            return Ok(r.vector);
+        }
+        i += 1;
+    }
+    bail!("{}: has {i} vectors, no row {row}", path.display())
+}
+
+pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
+    let vector = match (&a.vector, &a.vector_file) {
+        (Some(v), _) => parse_inline(v)?,
+        (None, Some(f)) => from_file(f, a.row)?,
+        (None, None) => bail!("give the query with --vector or --vector-file"),
+    };
+    let db = crate::open_db(data)?;
+    let c = db.collection(&a.collection)?;
+    let req = SearchRequest {
+        vector_name: a.vector_name.clone(),
+        vector,
+        k: a.k,
+        score_threshold: a.score_threshold,
+        with: With {
+            payload: !a.no_payload,
+            vectors: a.with_vector,
+        },
+    };
+    let t = Instant::now();
+    let hits = c.search(&req)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if a.json {
+        let out: Vec<serde_json::Value> = hits
+            .iter()
+            .map(|h| {
+                let mut o = serde_json::json!({"id": h.id.to_json(), "score": h.score});
+                if let Some(p) = &h.payload {
+                    o["payload"] = serde_json::Value::Object(p.clone());
+                }
+                if let Some(v) = &h.vectors {
+                    o["vectors"] = serde_json::json!(v);
+                }
+                o
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(out));
+    } else {
+        println!("{:>4}  {:>10}  {:<38}  payload", "rank", "score", "id");
+        for (i, h) in hits.iter().enumerate() {
+            let payload = h
+                .payload
+                .as_ref()
+                .map(|p| serde_json::Value::Object(p.clone()).to_string())
+                .unwrap_or_default();
+            let payload = if payload.chars().count() > 120 {
+                payload.chars().take(117).collect::<String>() + "..."
+            } else {
+                payload
+            };
+            println!(
+                "{:>4}  {:>10.6}  {:<38}  {payload}",
+                i + 1,
+                h.score,
+                h.id.to_string()
+            );
+            if let Some(v) = &h.vectors {
+                println!("      vectors: {}", serde_json::json!(v));
+            }
+        }
+        eprintln!("{} result(s) in {ms:.2} ms", hits.len());
+    }
+    Ok(())
+}
