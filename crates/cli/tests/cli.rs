@@ -1,0 +1,144 @@
+//! The `quiver` binary end to end: the main job on the committed WordNet sample, and bad input
+//! that must produce a clear error, a non-zero exit, no panic, and no change.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn quiver(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quiver"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "command failed: {stderr}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Runs a command that must fail; returns its stderr.
+fn fails(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "command should have failed");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    stderr
+}
+
+fn sample() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/wordnet/sample");
+    if p.join("base.fvecs").exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found", p.display());
+        None
+    }
+}
+
+fn points(data: &Path, collection: &str) -> u64 {
+    let info: serde_json::Value = serde_json::from_str(&ok(&quiver(data, &["info", collection, "--json"]))).unwrap();
+    info["points"].as_u64().unwrap()
+}
+
+#[test]
+fn import_and_search_the_wordnet_sample_exactly() {
+    let Some(sample) = sample() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&quiver(d, &["create", "wn", "--dim", "384", "--distance", "cosine"]));
+    let base = sample.join("base.fvecs");
+    ok(&quiver(d, &["import", "wn", base.to_str().unwrap()]));
+    assert_eq!(points(d, "wn"), 500);
+    let (rows, n, dim) = quiver_formats::read_fvecs(&base).unwrap();
+    let (queries, nq, _) = quiver_formats::read_fvecs(&sample.join("query.fvecs")).unwrap();
+    for q in [0usize, 17, nq - 1] {
+        let out = ok(&quiver(
+            d,
+            &["search", "wn", "--vector-file", sample.join("query.fvecs").to_str().unwrap(), "--row", &q.to_string(), "-k", "10", "--json"],
+        ));
+        let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let got: Vec<u64> = hits.iter().map(|h| h["id"].as_u64().unwrap()).collect();
+        // Brute force over the same (unit-length) vectors: row i has id i.
+        let qv = &queries[q * dim..(q + 1) * dim];
+        let mut all: Vec<(f32, u64)> = (0..n)
+            .map(|i| (rows[i * dim..(i + 1) * dim].iter().zip(qv).map(|(a, b)| a * b).sum(), i as u64))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let want: Vec<u64> = all.iter().take(10).map(|x| x.1).collect();
+        assert_eq!(got, want, "query {q}");
+    }
+    // Delete, compact, reopen.
+    ok(&quiver(d, &["delete", "wn", "0", "1", "2"]));
+    assert_eq!(points(d, "wn"), 497);
+    ok(&quiver(d, &["compact", "wn"]));
+    assert_eq!(points(d, "wn"), 497);
+}
+
+#[test]
+fn json_lines_with_payloads_and_uuids() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("points.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": 1, \"vector\": [1, 0, 0], \"payload\": {\"name\": \"x\"}}\n\n\
+         {\"id\": \"550e8400-e29b-41d4-a716-446655440000\", \"vector\": [0, 1, 0], \"payload\": {\"name\": \"y\"}}\n",
+    )
+    .unwrap();
+    ok(&quiver(d, &["import", "p", file.to_str().unwrap(), "--create", "--distance", "dot"]));
+    let out = ok(&quiver(d, &["search", "p", "--vector", "0, 1, 0", "-k", "1", "--json"]));
+    let hits: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(hits[0]["id"], "550e8400-e29b-41d4-a716-446655440000");
+    assert_eq!(hits[0]["payload"]["name"], "y");
+    let got = ok(&quiver(d, &["get", "p", "1"]));
+    assert!(got.contains("\"name\":\"x\""), "{got}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&quiver(d, &["create", "c", "--dim", "3"]));
+
+    let err = fails(&quiver(d, &["create", "c", "--dim", "3"]));
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(&quiver(d, &["search", "nope", "--vector", "1,2,3"]));
+    assert!(err.contains("`nope` does not exist"), "{err}");
+    let err = fails(&quiver(d, &["search", "c", "--vector", "1,2"]));
+    assert!(err.contains("dimension 2") && err.contains("expects 3"), "{err}");
+    let err = fails(&quiver(d, &["search", "c", "--vector", "1,x,3"]));
+    assert!(err.contains("element 1"), "{err}");
+
+    // A malformed line near the end: reported with its line number, nothing imported.
+    let jsonl = d.join("bad.jsonl");
+    std::fs::write(&jsonl, "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,2,3]}\n{\"id\":3,\"vector\":[1,2,\n").unwrap();
+    let err = fails(&quiver(d, &["import", "c", jsonl.to_str().unwrap()]));
+    assert!(err.contains("line 3"), "{err}");
+    assert_eq!(points(d, "c"), 0);
+
+    // NaN (as a huge number overflowing f32) and a wrong dimension, with their line.
+    std::fs::write(&jsonl, "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,1e39,3]}\n").unwrap();
+    let err = fails(&quiver(d, &["import", "c", jsonl.to_str().unwrap()]));
+    assert!(err.contains("line 2") && err.contains("not finite"), "{err}");
+    std::fs::write(&jsonl, "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,2,3,4]}\n").unwrap();
+    let err = fails(&quiver(d, &["import", "c", jsonl.to_str().unwrap()]));
+    assert!(err.contains("line 2"), "{err}");
+    assert_eq!(points(d, "c"), 0);
+
+    // A truncated fvecs file.
+    let fvecs = d.join("t.fvecs");
+    quiver_formats::write_fvecs(&fvecs, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3).unwrap();
+    let bytes = std::fs::read(&fvecs).unwrap();
+    std::fs::write(&fvecs, &bytes[..bytes.len() - 2]).unwrap();
+    let err = fails(&quiver(d, &["import", "c", fvecs.to_str().unwrap()]));
+    assert!(err.contains("truncated") && err.contains("row 1"), "{err}");
+
+    // A missing file names its path.
+    let err = fails(&quiver(d, &["import", "c", "/nonexistent/x.fvecs"]));
+    assert!(err.contains("/nonexistent/x.fvecs"), "{err}");
+    assert_eq!(points(d, "c"), 0);
+}
