@@ -40,7 +40,8 @@ fn sample() -> Option<PathBuf> {
 }
 
 fn points(data: &Path, collection: &str) -> u64 {
-    let info: serde_json::Value = serde_json::from_str(&ok(&quiver(data, &["info", collection, "--json"]))).unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&quiver(data, &["info", collection, "--json"]))).unwrap();
     info["points"].as_u64().unwrap()
 }
 
@@ -49,7 +50,10 @@ fn import_and_search_the_wordnet_sample_exactly() {
     let Some(sample) = sample() else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(&quiver(d, &["create", "wn", "--dim", "384", "--distance", "cosine"]));
+    ok(&quiver(
+        d,
+        &["create", "wn", "--dim", "384", "--distance", "cosine"],
+    ));
     let base = sample.join("base.fvecs");
     ok(&quiver(d, &["import", "wn", base.to_str().unwrap()]));
     assert_eq!(points(d, "wn"), 500);
@@ -58,14 +62,33 @@ fn import_and_search_the_wordnet_sample_exactly() {
     for q in [0usize, 17, nq - 1] {
         let out = ok(&quiver(
             d,
-            &["search", "wn", "--vector-file", sample.join("query.fvecs").to_str().unwrap(), "--row", &q.to_string(), "-k", "10", "--json"],
+            &[
+                "search",
+                "wn",
+                "--vector-file",
+                sample.join("query.fvecs").to_str().unwrap(),
+                "--row",
+                &q.to_string(),
+                "-k",
+                "10",
+                "--json",
+            ],
         ));
         let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
         let got: Vec<u64> = hits.iter().map(|h| h["id"].as_u64().unwrap()).collect();
         // Brute force over the same (unit-length) vectors: row i has id i.
         let qv = &queries[q * dim..(q + 1) * dim];
         let mut all: Vec<(f32, u64)> = (0..n)
-            .map(|i| (rows[i * dim..(i + 1) * dim].iter().zip(qv).map(|(a, b)| a * b).sum(), i as u64))
+            .map(|i| {
+                (
+                    rows[i * dim..(i + 1) * dim]
+                        .iter()
+                        .zip(qv)
+                        .map(|(a, b)| a * b)
+                        .sum(),
+                    i as u64,
+                )
+            })
             .collect();
         all.sort_by(|a, b| b.0.total_cmp(&a.0));
         let want: Vec<u64> = all.iter().take(10).map(|x| x.1).collect();
@@ -89,8 +112,21 @@ fn json_lines_with_payloads_and_uuids() {
          {\"id\": \"550e8400-e29b-41d4-a716-446655440000\", \"vector\": [0, 1, 0], \"payload\": {\"name\": \"y\"}}\n",
     )
     .unwrap();
-    ok(&quiver(d, &["import", "p", file.to_str().unwrap(), "--create", "--distance", "dot"]));
-    let out = ok(&quiver(d, &["search", "p", "--vector", "0, 1, 0", "-k", "1", "--json"]));
+    ok(&quiver(
+        d,
+        &[
+            "import",
+            "p",
+            file.to_str().unwrap(),
+            "--create",
+            "--distance",
+            "dot",
+        ],
+    ));
+    let out = ok(&quiver(
+        d,
+        &["search", "p", "--vector", "0, 1, 0", "-k", "1", "--json"],
+    ));
     let hits: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(hits[0]["id"], "550e8400-e29b-41d4-a716-446655440000");
     assert_eq!(hits[0]["payload"]["name"], "y");
@@ -109,7 +145,10 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     let err = fails(&quiver(d, &["search", "nope", "--vector", "1,2,3"]));
     assert!(err.contains("`nope` does not exist"), "{err}");
     let err = fails(&quiver(d, &["search", "c", "--vector", "1,2"]));
-    assert!(err.contains("dimension 2") && err.contains("expects 3"), "{err}");
+    assert!(
+        err.contains("dimension 2") && err.contains("expects 3"),
+        "{err}"
+    );
     let err = fails(&quiver(d, &["search", "c", "--vector", "1,x,3"]));
     assert!(err.contains("element 1"), "{err}");
 
@@ -121,10 +160,21 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     assert_eq!(points(d, "c"), 0);
 
     // NaN (as a huge number overflowing f32) and a wrong dimension, with their line.
-    std::fs::write(&jsonl, "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,1e39,3]}\n").unwrap();
+    std::fs::write(
+        &jsonl,
+        "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,1e39,3]}\n",
+    )
+    .unwrap();
     let err = fails(&quiver(d, &["import", "c", jsonl.to_str().unwrap()]));
-    assert!(err.contains("line 2") && err.contains("not finite"), "{err}");
-    std::fs::write(&jsonl, "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,2,3,4]}\n").unwrap();
+    assert!(
+        err.contains("line 2") && err.contains("not finite"),
+        "{err}"
+    );
+    std::fs::write(
+        &jsonl,
+        "{\"id\":1,\"vector\":[1,2,3]}\n{\"id\":2,\"vector\":[1,2,3,4]}\n",
+    )
+    .unwrap();
     let err = fails(&quiver(d, &["import", "c", jsonl.to_str().unwrap()]));
     assert!(err.contains("line 2"), "{err}");
     assert_eq!(points(d, "c"), 0);

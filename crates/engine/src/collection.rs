@@ -254,10 +254,12 @@ impl Collection {
             if rec.seq <= manifest.wal_watermark {
                 continue;
             }
-            let op = Op::decode(&rec.payload).map_err(|m| Error::Corrupt {
-                path: wal_dir.clone(),
-                message: format!("record {}: {m}", rec.seq),
-            })?;
+            let op = Op::decode(&rec.payload)
+                .and_then(|op| op.check_against(&schema).map(|()| op))
+                .map_err(|m| Error::Corrupt {
+                    path: wal_dir.clone(),
+                    message: format!("record {}: {m}", rec.seq),
+                })?;
             apply(&mut state, &schema, &op);
             replayed += 1;
         }
@@ -345,7 +347,10 @@ impl Collection {
         Err(e)
     }
 
+    /// Marks the collection dropped once no seal or compaction is running, so none can write
+    /// into its directory (or a new one of the same name) afterwards.
     pub(crate) fn mark_dropped(&self) {
+        let _maintenance = mlock(&self.maintenance);
         self.dropped.store(true, Ordering::Release);
     }
 
@@ -451,7 +456,14 @@ impl Collection {
         {
             return self.fail(e);
         }
-        self.maybe_seal()?;
+        // The write is durable now: a failing seal must not report it as failed. The seal
+        // marks the collection failed, so the next write reports it.
+        if let Err(e) = self.maybe_seal() {
+            log::error!(
+                "collection `{}`: sealing after write {seq} failed: {e}",
+                self.name
+            );
+        }
         Ok(seq)
     }
 
@@ -695,6 +707,7 @@ impl Collection {
     }
 
     fn seal(&self, published: &mut Published) -> Result<()> {
+        self.check_usable()?;
         // 1. Freeze: new writes go to a fresh mutable segment; the log rotates so that the
         //    frozen segment's operations are exactly the older log files.
         let (frozen, frozen_seq) = {
@@ -852,6 +865,7 @@ impl Collection {
         published: &mut Published,
         min_fraction: f64,
     ) -> Result<CompactionReport> {
+        self.check_usable()?;
         let chosen: Vec<Arc<Segment>> = rlock(&self.segments)
             .iter()
             .filter(|s| {

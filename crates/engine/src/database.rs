@@ -76,7 +76,11 @@ impl Database {
     /// Opens (creating if needed) a data directory and recovers every collection in it.
     pub fn open(root: impl AsRef<Path>, options: DatabaseOptions) -> Result<Database> {
         let root = root.as_ref().to_path_buf();
+        let existed = root.exists();
         qfs::create_dir_durable(&root.join(COLLECTIONS_DIR))?;
+        if !existed && let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            qfs::sync_dir(parent)?;
+        }
         let lock_path = root.join("LOCK");
         let lock = OpenOptions::new()
             .create(true)

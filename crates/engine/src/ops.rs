@@ -120,6 +120,34 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Checks a decoded operation against the schema (replay trusts nothing from disk).
+    pub fn check_against(&self, schema: &crate::schema::Schema) -> Result<(), String> {
+        let Op::Upsert(points) = self else {
+            return Ok(());
+        };
+        for p in points {
+            if p.vectors.len() != schema.vectors.len() {
+                return Err(format!(
+                    "point {} has {} vectors, the schema {}",
+                    p.id,
+                    p.vectors.len(),
+                    schema.vectors.len()
+                ));
+            }
+            for ((name, v), (sname, kind)) in p.vectors.iter().zip(&schema.vectors) {
+                if name != sname || v.len() != kind.dim() || v.iter().any(|x| !x.is_finite()) {
+                    return Err(format!(
+                        "point {}: vector `{name}` does not match the schema",
+                        p.id
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,

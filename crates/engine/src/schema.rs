@@ -2,7 +2,8 @@
 //!
 //! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that sparse and
 //! multi-vector kinds can be added as new variants without touching stored dense ones. A
-//! manifest naming a kind this build does not know is refused as written by a newer version.
+//! manifest naming a kind this build does not know fails to open with an error that says it may
+//! have been written by a newer version.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

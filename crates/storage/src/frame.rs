@@ -184,7 +184,9 @@ fn check_body(
     body: &[u8],
     footer: &[u8],
 ) -> Result<()> {
-    let expected = HEADER_LEN as u64 + header.body_len + FOOTER_LEN;
+    let expected = (HEADER_LEN as u64)
+        .saturating_add(header.body_len)
+        .saturating_add(FOOTER_LEN);
     if file_len != expected {
         return Err(Error::corrupt(
             path,
@@ -222,14 +224,14 @@ pub fn read_file(path: &Path, kind: FileKind) -> Result<(Header, Vec<u8>)> {
     })?;
     let header = decode_header(path, kind, header_bytes)?;
     let file_len = bytes.len() as u64;
-    let body_end = HEADER_LEN as u64 + header.body_len;
-    if file_len != body_end + FOOTER_LEN {
+    let body_end = (HEADER_LEN as u64).saturating_add(header.body_len);
+    if file_len != body_end.saturating_add(FOOTER_LEN) {
         return Err(Error::corrupt(
             path,
             file_len.min(body_end),
             format!(
                 "file is {file_len} bytes, header says {} (truncated or extended)",
-                body_end + FOOTER_LEN
+                body_end.saturating_add(FOOTER_LEN)
             ),
         ));
     }
@@ -278,7 +280,7 @@ pub fn map_file(path: &Path, kind: FileKind) -> Result<MappedFile> {
         .and_then(|h| h.try_into().ok())
         .ok_or_else(|| Error::corrupt(path, 0, "file shorter than its header"))?;
     let header = decode_header(path, kind, header_bytes)?;
-    let body_end = HEADER_LEN as u64 + header.body_len;
+    let body_end = (HEADER_LEN as u64).saturating_add(header.body_len);
     if body_end.checked_add(FOOTER_LEN) != Some(file_len) {
         return Err(Error::corrupt(
             path,

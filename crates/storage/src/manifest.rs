@@ -55,8 +55,8 @@ impl Manifest {
         let (_, body) = frame::read_file(&path, MANIFEST_KIND)?;
         serde_json::from_slice(&body).map_err(|e| Error::Corrupt {
             path,
-            offset: frame::HEADER_LEN as u64 + e.column() as u64,
-            message: format!("manifest body is not valid: {e}"),
+            offset: frame::HEADER_LEN as u64,
+            message: format!("manifest body (JSON) is not valid: {e}"),
         })
     }
 }

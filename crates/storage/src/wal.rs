@@ -120,8 +120,8 @@ pub struct WalReader {
 }
 
 impl WalReader {
-    /// Opens the log in `dir`. `expected_first` is the first sequence number the caller needs
-    /// (the manifest's watermark + 1); the log may start earlier, never later.
+    /// Opens the log in `dir` for recovery. The caller checks that the log starts at or before
+    /// the first sequence number it needs.
     pub fn open(dir: &Path) -> Result<Self> {
         let files = list_files(dir)?;
         let mut r = WalReader {
@@ -169,8 +169,9 @@ impl WalReader {
                 ));
             }
             // A header that never became durable: the file was being created at a crash, so
-            // nothing in it was acknowledged.
-            _ if self.is_last() => {
+            // nothing in it was acknowledged. (A file longer than its header had its header
+            // fsynced before any record was appended: damage there is corruption, below.)
+            _ if self.is_last() && bytes.len() <= HEADER_LEN => {
                 log::warn!(
                     "{}: incomplete header of the newest log file (crash while creating it); removing it",
                     path.display()
@@ -343,6 +344,11 @@ impl Wal {
     pub fn resume(dir: &Path, end: &WalEnd) -> Result<Wal> {
         fs::create_dir_all(dir).at(dir)?;
         let existing = list_files(dir)?;
+        // Records recovered from the page cache after a process crash may not be on disk yet:
+        // make them durable before anything new is acknowledged after them.
+        for (_, p) in &existing {
+            File::open(p).and_then(|f| f.sync_all()).at(p)?;
+        }
         let (file, path) = match existing.last() {
             // A file holding no records yet (e.g. created just before a crash) is reused.
             Some((first, p)) if *first == end.next_seq => {
@@ -442,7 +448,10 @@ impl Wal {
             // The current file holds no record yet: it already is the new file.
             return Ok(w.next_seq);
         }
-        w.file.sync_data().at(&w.path)?;
+        if let Err(e) = w.file.sync_data() {
+            w.poisoned = true;
+            return Err(e).at(&w.path);
+        }
         *synced = w.next_seq - 1;
         let (file, path) = create_file(&self.dir, w.next_seq)?;
         w.file = Arc::new(file);
@@ -563,6 +572,26 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn damaged_header_of_a_file_with_records_is_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"acknowledged").unwrap();
+        wal.sync_all().unwrap();
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[3] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert!(matches!(recover(d.path()), Err(Error::Corrupt { .. })));
+        assert!(path.exists(), "the file is kept for inspection");
+        // A header cut short by a crash while creating the file is removed.
+        fs::write(&path, &bytes[..40]).unwrap();
+        let (recs, _) = recover(d.path()).unwrap();
+        assert!(recs.is_empty());
+        assert!(!path.exists());
     }
 
     #[test]
