@@ -6,6 +6,7 @@
 //! "higher is better" ([`Metric::score`]); the engine converts to user-facing distances.
 
 pub mod flat;
+pub mod hnsw;
 mod metric;
 
 pub use metric::Metric;

@@ -1,0 +1,254 @@
+//! HNSW (Malkov & Yashunin, 2016): a hierarchy of proximity graphs searched greedily from the
+//! top level down, then with a beam of width `ef` on level 0.
+//!
+//! - `build.rs` builds a graph over a segment's rows (multi-threaded, in a given order);
+//! - this file holds the finished graph and its search;
+//! - `format.rs` turns a graph into bytes and back (the engine writes and maps the file).
+//!
+//! Links are flat `u32` arrays: level 0 has `1 + m0` slots per node (count, then neighbours),
+//! upper levels `1 + m` per node per level, only for nodes that reach them.
+
+mod build;
+mod format;
+mod heap;
+mod visited;
+
+pub use build::{BuildParams, build};
+pub use format::{FormatError, decode, encode};
+pub use visited::VisitedSet;
+
+use crate::{Hit, Metric, SearchStats};
+use heap::{Candidates, Results, Scored};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+
+/// Scores stored rows against one query; "higher is better".
+pub trait Scorer {
+    fn score(&self, node: u32) -> f32;
+}
+
+/// Exact `f32` rows, row-major.
+pub struct DenseScorer<'a> {
+    pub rows: &'a [f32],
+    pub dim: usize,
+    pub metric: Metric,
+    pub query: &'a [f32],
+}
+
+impl Scorer for DenseScorer<'_> {
+    #[inline]
+    fn score(&self, node: u32) -> f32 {
+        let start = node as usize * self.dim;
+        match self.rows.get(start..start + self.dim) {
+            Some(row) => self.metric.score(self.query, row),
+            None => f32::NEG_INFINITY,
+        }
+    }
+}
+
+/// A finished graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HnswGraph {
+    pub(crate) m: usize,
+    pub(crate) m0: usize,
+    pub(crate) entry: Option<u32>,
+    pub(crate) max_level: usize,
+    pub(crate) levels: Vec<u8>,
+    /// `n × (1 + m0)`: count, then neighbour ids.
+    pub(crate) links0: Vec<u32>,
+    /// `n + 1` block offsets into `upper`: node i's levels 1..=levels[i] are blocks
+    /// `upper_start[i]..upper_start[i + 1]`.
+    pub(crate) upper_start: Vec<u32>,
+    /// Blocks of `1 + m`: count, then neighbour ids.
+    pub(crate) upper: Vec<u32>,
+}
+
+/// Per-thread buffers reused across searches: no allocation per query once warm.
+#[derive(Debug, Default)]
+pub struct SearchScratch {
+    visited: VisitedSet,
+    candidates: Candidates,
+    results: Results,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::default());
+}
+
+impl HnswGraph {
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    pub fn m(&self) -> usize {
+        self.m
+    }
+
+    /// Neighbours of `node` on `level` (empty if the node does not reach that level).
+    #[inline]
+    pub fn neighbors(&self, node: u32, level: usize) -> &[u32] {
+        let node = node as usize;
+        let (block, width) = if level == 0 {
+            (
+                self.links0
+                    .get(node * (1 + self.m0)..(node + 1) * (1 + self.m0)),
+                self.m0,
+            )
+        } else {
+            let first = self.upper_start.get(node).copied().unwrap_or(0) as usize;
+            let b = first + level - 1;
+            let end = self.upper_start.get(node + 1).copied().unwrap_or(0) as usize;
+            if b >= end {
+                return &[];
+            }
+            (
+                self.upper.get(b * (1 + self.m)..(b + 1) * (1 + self.m)),
+                self.m,
+            )
+        };
+        match block {
+            Some(b) => {
+                let count = (b[0] as usize).min(width);
+                &b[1..1 + count]
+            }
+            None => &[],
+        }
+    }
+
+    /// The `k` best accepted nodes, best first. Nodes `accept` rejects are still traversed
+    /// (they keep the graph connected) but never returned. `ef` is raised to `k`.
+    pub fn search<S: Scorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: impl Fn(u32) -> bool,
+    ) -> (Vec<Hit>, SearchStats) {
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            self.search_with(scorer, k, ef, accept, &mut s)
+        })
+    }
+
+    pub fn search_with<S: Scorer>(
+        &self,
+        scorer: &S,
+        k: usize,
+        ef: usize,
+        accept: impl Fn(u32) -> bool,
+        scratch: &mut SearchScratch,
+    ) -> (Vec<Hit>, SearchStats) {
+        let mut stats = SearchStats::default();
+        let Some(entry) = self.entry else {
+            return (Vec::new(), stats);
+        };
+        if k == 0 {
+            return (Vec::new(), stats);
+        }
+        let mut cur = Scored {
+            score: scorer.score(entry),
+            id: entry,
+        };
+        stats.distance_computations += 1;
+        for level in (1..=self.max_level).rev() {
+            cur = self.greedy(scorer, cur, level, &mut stats);
+        }
+        let ef = ef.max(k);
+        scratch.visited.reset(self.len());
+        self.search_level(scorer, cur, ef, 0, &accept, scratch, &mut stats);
+        let mut hits: Vec<Hit> = scratch
+            .results
+            .drain()
+            .map(|Reverse(s)| Hit {
+                score: s.score,
+                offset: s.id,
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.offset.cmp(&b.offset)));
+        hits.truncate(k);
+        (hits, stats)
+    }
+
+    /// Moves to the best neighbour until none is better (ef = 1).
+    fn greedy<S: Scorer>(
+        &self,
+        scorer: &S,
+        mut cur: Scored,
+        level: usize,
+        stats: &mut SearchStats,
+    ) -> Scored {
+        loop {
+            let mut changed = false;
+            for &nb in self.neighbors(cur.id, level) {
+                let score = scorer.score(nb);
+                stats.distance_computations += 1;
+                if score > cur.score {
+                    cur = Scored { score, id: nb };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search on one level from `start`; leaves up to `ef` accepted nodes in
+    /// `scratch.results`. The caller resets `scratch.visited`.
+    #[allow(clippy::too_many_arguments)]
+    fn search_level<S: Scorer>(
+        &self,
+        scorer: &S,
+        start: Scored,
+        ef: usize,
+        level: usize,
+        accept: &impl Fn(u32) -> bool,
+        scratch: &mut SearchScratch,
+        stats: &mut SearchStats,
+    ) {
+        let SearchScratch {
+            visited,
+            candidates,
+            results,
+        } = scratch;
+        candidates.clear();
+        results.clear();
+        visited.insert(start.id);
+        candidates.push(start);
+        if accept(start.id) {
+            results.push(Reverse(start));
+        }
+        while let Some(c) = candidates.pop() {
+            if results.len() >= ef
+                && let Some(Reverse(worst)) = results.peek()
+                && c.score < worst.score
+            {
+                break;
+            }
+            for &nb in self.neighbors(c.id, level) {
+                if !visited.insert(nb) {
+                    continue;
+                }
+                let score = scorer.score(nb);
+                stats.distance_computations += 1;
+                let worst = results
+                    .peek()
+                    .map_or(f32::NEG_INFINITY, |Reverse(w)| w.score);
+                if results.len() < ef || score > worst {
+                    let s = Scored { score, id: nb };
+                    candidates.push(s);
+                    if accept(nb) {
+                        results.push(Reverse(s));
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

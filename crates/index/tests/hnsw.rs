@@ -1,0 +1,145 @@
+//! HNSW against brute force: recall threshold, deleted points, encode/decode.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use proptest::prelude::*;
+use quiver_index::hnsw::{self, BuildParams, DenseScorer, HnswGraph};
+use quiver_index::{Metric, flat};
+
+/// Clustered unit vectors, like embeddings: 50 centres (the same for every call, so queries
+/// come from the data's distribution), points around them drawn with `seed`.
+fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let rng = |mut s: u64| {
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 11) as f64 / (1u64 << 53) as f64) as f32 - 0.5
+        }
+    };
+    let mut centre = rng(0x00C0_FFEE);
+    let centres: Vec<Vec<f32>> = (0..50)
+        .map(|_| (0..dim).map(|_| centre()).collect())
+        .collect();
+    let mut next = rng(seed | 1);
+    let mut out = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let c = &centres[i % 50];
+        let mut v: Vec<f32> = c.iter().map(|x| x + 0.4 * next()).collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        out.extend(v);
+    }
+    out
+}
+
+fn recall(
+    graph: &HnswGraph,
+    rows: &[f32],
+    queries: &[f32],
+    dim: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> f64 {
+    let mut hit = 0;
+    let mut total = 0;
+    for q in queries.chunks_exact(dim) {
+        let (truth, _) = flat::search(rows, dim, Metric::Dot, q, 10, accept);
+        let scorer = DenseScorer {
+            rows,
+            dim,
+            metric: Metric::Dot,
+            query: q,
+        };
+        let (got, _) = graph.search(&scorer, 10, ef, accept);
+        assert!(
+            got.iter().all(|h| accept(h.offset)),
+            "a rejected node was returned"
+        );
+        total += truth.len();
+        hit += got
+            .iter()
+            .filter(|h| truth.iter().any(|t| t.offset == h.offset))
+            .count();
+    }
+    hit as f64 / total as f64
+}
+
+#[test]
+fn recall_on_10k_and_deleted_points_never_returned() {
+    let dim = 32;
+    let rows = data(10_000, dim, 7);
+    let queries = data(200, dim, 99);
+    let params = BuildParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 1,
+        threads: 2,
+    };
+    let graph = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {});
+    let r = recall(&graph, &rows, &queries, dim, 16, &|_| true);
+    eprintln!("recall@10 at ef=16: {r:.4}");
+    assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
+    // A third of the points deleted: still never returned, recall over the rest holds.
+    let r = recall(&graph, &rows, &queries, dim, 64, &|o| o % 3 != 0);
+    eprintln!("recall@10 with a third deleted: {r:.4}");
+    assert!(r >= 0.95, "recall@10 {r} with deletions");
+    // Encoded and decoded, the graph answers identically.
+    let bytes = hnsw::encode(&graph);
+    let back = hnsw::decode(&bytes).unwrap();
+    assert_eq!(back, graph);
+}
+
+#[test]
+fn tiny_graphs() {
+    for n in [0usize, 1, 2, 5] {
+        let rows = data(n, 4, 3);
+        let g = hnsw::build(
+            &rows,
+            4,
+            Metric::L2,
+            BuildParams {
+                threads: 1,
+                ..BuildParams::default()
+            },
+            None,
+            &|_| {},
+        );
+        let q = [0.1f32, 0.2, 0.3, 0.4];
+        let (hits, _) = g.search(
+            &DenseScorer {
+                rows: &rows,
+                dim: 4,
+                metric: Metric::L2,
+                query: &q,
+            },
+            10,
+            10,
+            |_| true,
+        );
+        assert_eq!(hits.len(), n, "every node of a tiny graph is found");
+        assert_eq!(hnsw::decode(&hnsw::encode(&g)).unwrap(), g);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = hnsw::decode(&bytes);
+    }
+
+    #[test]
+    fn decoding_damaged_graphs_never_panics(flip in 0usize..4000, value in any::<u8>()) {
+        let rows = data(100, 4, 5);
+        let g = hnsw::build(&rows, 4, Metric::Dot, BuildParams { m: 4, ef_construction: 20, seed: 2, threads: 1 }, None, &|_| {});
+        let mut bytes = hnsw::encode(&g);
+        let i = flip % bytes.len();
+        bytes[i] = value;
+        if let Ok(g2) = hnsw::decode(&bytes) {
+            // Whatever decodes must be searchable without panicking.
+            let q = [0.5f32; 4];
+            let _ = g2.search(&DenseScorer { rows: &rows, dim: 4, metric: Metric::Dot, query: &q }, 5, 10, |_| true);
+        }
+    }
+}
