@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use crate::scalar;
+use crate::{matrix, scalar};
 
 /// Instruction set chosen at first use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,14 +33,18 @@ impl Isa {
 pub type PairKernel = fn(&[f32], &[f32]) -> f32;
 /// A kernel over one slice, such as [`norm_squared`].
 pub type NormKernel = fn(&[f32]) -> f32;
+/// A matrix kernel with the signature and contract of [`crate::dot_matrix`]:
+/// `(queries, nq, base, nb, dim, out)`.
+pub type MatrixKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32]);
 
-/// The kernels of one instruction set; every entry asserts equal lengths itself.
+/// The kernels of one instruction set; every entry checks its slice lengths itself.
 #[derive(Clone, Copy)]
 struct Kernels {
     isa: Isa,
     dot: PairKernel,
     l2_squared: PairKernel,
     norm_squared: NormKernel,
+    dot_matrix: MatrixKernel,
 }
 
 const SCALAR: Kernels = Kernels {
@@ -48,6 +52,7 @@ const SCALAR: Kernels = Kernels {
     dot: scalar::dot,
     l2_squared: scalar::l2_squared,
     norm_squared: scalar::norm_squared,
+    dot_matrix: matrix::sgemm,
 };
 
 impl Kernels {
@@ -85,6 +90,19 @@ impl Kernels {
             // SAFETY: as in `dot` above.
             unsafe { avx2::norm_squared(a) }
         }
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_matrix(
+            queries: &[f32],
+            nq: usize,
+            base: &[f32],
+            nb: usize,
+            dim: usize,
+            out: &mut [f32],
+        ) {
+            matrix::check_shapes(queries, nq, base, nb, dim, out);
+            // SAFETY: as in `dot` above.
+            unsafe { avx2::dot_matrix(queries, nq, base, nb, dim, out) }
+        }
 
         let supported =
             std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
@@ -93,6 +111,7 @@ impl Kernels {
             dot,
             l2_squared,
             norm_squared,
+            dot_matrix,
         })
     }
 
@@ -122,11 +141,14 @@ impl Kernels {
         }
 
         let supported = std::is_x86_feature_detected!("avx512f");
-        supported.then_some(Kernels {
+        supported.then(|| Kernels {
             isa: Isa::Avx512,
             dot,
             l2_squared,
             norm_squared,
+            // No AVX-512 matrix kernel yet: the AVX2 one, which every AVX-512 CPU can run
+            // (the check is repeated anyway, so the table stays sound on any CPU).
+            dot_matrix: Self::avx2().map_or(matrix::sgemm, |avx2| avx2.dot_matrix),
         })
     }
 
@@ -171,6 +193,7 @@ impl Kernels {
             dot,
             l2_squared,
             norm_squared,
+            dot_matrix: matrix::sgemm,
         })
     }
 
@@ -190,6 +213,11 @@ fn selected() -> &'static Kernels {
             .find_map(Kernels::for_isa)
             .unwrap_or(SCALAR)
     })
+}
+
+/// The matrix kernel of the selected table, for [`crate::dot_matrix`].
+pub(crate) fn selected_dot_matrix() -> MatrixKernel {
+    selected().dot_matrix
 }
 
 /// The instruction set selected for this process (detected on the first call, then cached).
@@ -239,6 +267,15 @@ pub fn l2_squared_for(isa: Isa) -> Option<PairKernel> {
 /// The squared-norm kernel of `isa`, if this CPU supports it; see [`dot_for`].
 pub fn norm_squared_for(isa: Isa) -> Option<NormKernel> {
     Kernels::for_isa(isa).map(|k| k.norm_squared)
+}
+
+/// The [`crate::dot_matrix`] kernel of `isa`, if this CPU supports it; see [`dot_for`].
+/// AVX2 has its own micro-kernel, AVX-512 reuses it, and scalar and NEON go through
+/// `matrixmultiply::sgemm` (which picks its own SIMD kernel at run time, so the scalar
+/// entry is the old path rather than a scalar loop). The returned function panics on
+/// inconsistent shapes, as [`crate::dot_matrix`] does.
+pub fn dot_matrix_for(isa: Isa) -> Option<MatrixKernel> {
+    Kernels::for_isa(isa).map(|k| k.dot_matrix)
 }
 
 #[cfg(test)]

@@ -32,8 +32,10 @@
 //!
 //! One file per instruction set (`scalar.rs`, `avx2.rs`, `avx512.rs`, `neon.rs`); the x86
 //! files only compile on `x86_64`, `neon.rs` only on `aarch64`. `dispatch.rs` is the only
-//! place that decides which of them may run. `matrix.rs` computes many dot products at once
-//! through `matrixmultiply::sgemm`; `topk.rs` keeps the best results of a scan.
+//! place that decides which of them may run. `matrix.rs` holds [`dot_matrix`], many dot
+//! products at once: a register-tiled kernel in `avx2.rs` on x86-64 with AVX2 + FMA (also
+//! used on AVX-512 CPUs), `matrixmultiply::sgemm` elsewhere. `topk.rs` keeps the best
+//! results of a scan.
 
 #![deny(unsafe_code)]
 
@@ -49,8 +51,8 @@ pub mod scalar;
 mod topk;
 
 pub use dispatch::{
-    Isa, NormKernel, PairKernel, dot, dot_for, isa, l2_squared, l2_squared_for, norm_squared,
-    norm_squared_for,
+    Isa, MatrixKernel, NormKernel, PairKernel, dot, dot_for, dot_matrix_for, isa, l2_squared,
+    l2_squared_for, norm_squared, norm_squared_for,
 };
 pub use matrix::dot_matrix;
 pub use topk::{TopK, merge_best_first};
