@@ -105,6 +105,11 @@ pub fn run(data: &Path, a: DemoArgs) -> Result<()> {
             create: true,
             distance: Distance::Cosine,
             no_check: false,
+            index: crate::IndexArgs {
+                index: "hnsw".into(),
+                m: 16,
+                ef_construction: 200,
+            },
         },
     )?;
 

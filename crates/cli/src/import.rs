@@ -53,6 +53,9 @@ pub struct ImportArgs {
     /// Skip the checking pass (a bad record then stops the import midway).
     #[arg(long)]
     pub no_check: bool,
+    /// Index for --create.
+    #[command(flatten)]
+    pub index: crate::IndexArgs,
 }
 
 fn where_(r: &Record, format: Format) -> String {
@@ -169,7 +172,7 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<()> {
             let schema = Schema {
                 vectors: BTreeMap::from([(
                     args.vector_name.clone(),
-                    VectorKind::dense(dim, args.distance),
+                    VectorKind::dense_indexed(dim, args.distance, args.index.kind()?),
                 )]),
             };
             eprintln!(

@@ -10,7 +10,7 @@ mod sysinfo;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quiver_engine::{
-    CollectionConfig, Database, DatabaseOptions, Distance, PointId, Schema, VectorKind,
+    CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Schema, VectorKind,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -83,6 +83,32 @@ struct CreateArgs {
     /// Seal the mutable segment once its vectors take this many MiB.
     #[arg(long, default_value_t = 256)]
     seal_threshold_mb: u64,
+    #[command(flatten)]
+    index: IndexArgs,
+}
+
+/// Index of sealed segments.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct IndexArgs {
+    /// flat (exact) or hnsw.
+    #[arg(long, default_value = "hnsw")]
+    pub index: String,
+    /// HNSW: links per node (2·m on the bottom level).
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    /// HNSW: beam width while building.
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+}
+
+impl IndexArgs {
+    pub(crate) fn kind(&self) -> Result<IndexKind> {
+        match self.index.as_str() {
+            "flat" => Ok(IndexKind::Flat),
+            "hnsw" => Ok(IndexKind::hnsw(self.m, self.ef_construction)),
+            other => bail!("unknown index `{other}`: use flat or hnsw"),
+        }
+    }
 }
 
 pub(crate) fn parse_distance(s: &str) -> Result<Distance, String> {
@@ -94,12 +120,16 @@ pub(crate) fn parse_id(s: &str) -> Result<PointId> {
         .with_context(|| format!("`{s}` is not a point id (an unsigned integer or a UUID)"))
 }
 
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Logs warnings and errors from the engine (a torn WAL tail, say) to stderr.
 struct StderrLog;
 
 impl log::Log for StderrLog {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::max_level()
+        m.level() <= log::Level::Warn
+            || m.target() == "quiver::progress"
+            || VERBOSE.load(std::sync::atomic::Ordering::Relaxed)
     }
     fn log(&self, r: &log::Record<'_>) {
         if self.enabled(r.metadata()) {
@@ -115,11 +145,13 @@ impl log::Log for StderrLog {
 
 fn main() {
     let _ = log::set_logger(&StderrLog);
-    log::set_max_level(if std::env::var_os("QUIVER_DEBUG").is_some() {
-        log::LevelFilter::Debug
-    } else {
-        log::LevelFilter::Warn
-    });
+    // Info level reaches the logger so that progress of long builds is shown; other info
+    // messages are filtered in `StderrLog::enabled` unless QUIVER_DEBUG is set.
+    log::set_max_level(log::LevelFilter::Info);
+    VERBOSE.store(
+        std::env::var_os("QUIVER_DEBUG").is_some(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
@@ -141,7 +173,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Create(a) => {
             let db = open_db(&data)?;
             let schema = Schema {
-                vectors: BTreeMap::from([(a.vector_name, VectorKind::dense(a.dim, a.distance))]),
+                vectors: BTreeMap::from([(
+                    a.vector_name,
+                    VectorKind::dense_indexed(a.dim, a.distance, a.index.kind()?),
+                )]),
             };
             let config = CollectionConfig {
                 seal_threshold_bytes: a.seal_threshold_mb << 20,

@@ -33,6 +33,9 @@ pub struct SearchArgs {
     /// Leave payloads out.
     #[arg(long)]
     pub no_payload: bool,
+    /// Graph search beam width (default 64; higher is more accurate and slower).
+    #[arg(long)]
+    pub ef: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -84,6 +87,7 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
             payload: !a.no_payload,
             vectors: a.with_vector,
         },
+        ef: a.ef,
     };
     let t = Instant::now();
     let hits = c.search(&req)?;

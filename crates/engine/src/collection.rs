@@ -7,14 +7,18 @@
 
 use crate::error::{Error, Result};
 use crate::ops::{Op, PreparedPoint};
-use crate::point::{Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
-use crate::schema::{CollectionConfig, Distance, Schema};
+use crate::point::{
+    DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
+};
+use crate::schema::{CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Schema, VectorKind};
 use crate::segment::{Segment, View};
-use quiver_index::{Hit, flat};
+use quiver_index::hnsw::{self, DenseScorer, HnswGraph};
+use quiver_index::{Hit, SearchStats, flat};
 use quiver_storage::manifest::{Manifest, SegmentEntry};
 use quiver_storage::segment::{self as segfiles, SegmentWriter};
 use quiver_storage::wal::{Wal, WalReader};
 use quiver_storage::{PointId, fs as qfs};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -209,7 +213,8 @@ impl Collection {
                 segfiles::read_deleted(&seg_dir, entry.deleted_gen, entry.rows)?
             };
             segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
-            let seg = Arc::new(Segment::sealed(entry.id, files, deleted));
+            let graphs = load_graphs(&schema, &files)?;
+            let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs));
             published.insert(entry.id, (entry.deleted_gen, seg.deleted.count()));
             seg.with_view(|v| -> Result<()> {
                 for (row, id) in v.ids.iter().enumerate() {
@@ -571,18 +576,9 @@ impl Collection {
         let k = req.k.min(segments.iter().map(|s| s.rows()).sum());
         let mut per_segment = Vec::with_capacity(segments.len());
         let mut dist = 0;
+        let ef = req.ef.unwrap_or(DEFAULT_EF);
         for seg in segments.iter() {
-            let (hits, stats) = seg.with_view(|v| {
-                let deleted = &v.deleted;
-                flat::search(
-                    v.vectors[position],
-                    kind.dim(),
-                    kind.distance().metric(),
-                    &query,
-                    k,
-                    |o| !deleted.is_deleted(o),
-                )
-            });
+            let (hits, stats) = search_segment(seg, position, kind, &query, k, ef);
             dist += stats.distance_computations;
             per_segment.push(hits);
         }
@@ -621,17 +617,38 @@ impl Collection {
                 vec![Vec::with_capacity(segments.len()); members.len()];
             let mut dist = 0;
             for seg in segments.iter() {
-                let (hits, stats) = seg.with_view(|v| {
-                    let deleted = &v.deleted;
-                    flat::search_batch(
-                        v.vectors[position],
-                        kind.dim(),
-                        kind.distance().metric(),
-                        &matrix,
-                        k,
-                        &|o| !deleted.is_deleted(o),
-                    )
-                });
+                let (hits, stats) = if seg.graphs.get(position).is_some_and(Option::is_some) {
+                    // Graph search: one query per task.
+                    let per: Vec<(Vec<Hit>, SearchStats)> = members
+                        .par_iter()
+                        .zip(matrix.par_chunks(kind.dim()))
+                        .map(|(&i, q)| {
+                            let ef = reqs[i].ef.unwrap_or(DEFAULT_EF);
+                            search_segment(seg, position, kind, q, reqs[i].k.min(k), ef)
+                        })
+                        .collect();
+                    let mut stats = SearchStats::default();
+                    let hits = per
+                        .into_iter()
+                        .map(|(h, s)| {
+                            stats.add(s);
+                            h
+                        })
+                        .collect();
+                    (hits, stats)
+                } else {
+                    seg.with_view(|v| {
+                        let deleted = &v.deleted;
+                        flat::search_batch(
+                            v.vectors[position],
+                            kind.dim(),
+                            kind.distance().metric(),
+                            &matrix,
+                            k,
+                            &|o| !deleted.is_deleted(o),
+                        )
+                    })
+                };
                 dist += stats.distance_computations;
                 for (slot, h) in per_query.iter_mut().zip(hits) {
                     slot.push(h);
@@ -746,6 +763,7 @@ impl Collection {
             Ok(w.finish()?.0)
         })?;
         let files = segfiles::open_segment(&dir, frozen.rows() as u64, &dims)?;
+        let graphs = self.build_graphs(&files)?;
         // 3. Swap the frozen segment for the sealed one, carrying its deletions over.
         {
             let mut state = wlock(&self.state);
@@ -753,6 +771,7 @@ impl Collection {
                 frozen.id,
                 files,
                 frozen.deleted.snapshot(frozen.rows()),
+                graphs,
             ));
             state.by_id.insert(frozen.id, Arc::clone(&sealed));
             let list = rlock(&self.segments)
@@ -769,6 +788,58 @@ impl Collection {
         }
         published.deleted.insert(frozen.id, (0, 0));
         self.publish(published, frozen_seq, &[])
+    }
+
+    /// Builds the graph indexes a new segment needs (per schema vector with an HNSW index, if
+    /// the segment has at least [`MIN_GRAPH_ROWS`] rows) and writes them into its directory,
+    /// which no manifest names yet.
+    fn build_graphs(&self, files: &segfiles::SegmentFiles) -> Result<Vec<Option<HnswGraph>>> {
+        let mut graphs = Vec::with_capacity(self.schema.vectors.len());
+        for (i, kind) in self.schema.vectors.values().enumerate() {
+            let IndexKind::Hnsw { m, ef_construction } = kind.index() else {
+                graphs.push(None);
+                continue;
+            };
+            if files.rows < MIN_GRAPH_ROWS {
+                graphs.push(None);
+                continue;
+            }
+            let params = hnsw::BuildParams {
+                m,
+                ef_construction,
+                seed: GRAPH_SEED,
+                threads: rayon::current_num_threads(),
+            };
+            let n = files.rows;
+            let name = &self.name;
+            let started = std::time::Instant::now();
+            let rows = files.vectors.get(i).map_or(&[][..], |v| v.as_f32());
+            // `hnsw::build` reports every max(n / 100, 1000) insertions: log every fifth.
+            let report = |done: usize| {
+                if (done / (n / 100).max(1000)).is_multiple_of(5) {
+                    log::info!(target: "quiver::progress", "`{name}`: building graph: {done}/{n} points, {:.0}s", started.elapsed().as_secs_f64());
+                }
+            };
+            let graph = hnsw::build(
+                rows,
+                kind.dim(),
+                kind.distance().metric(),
+                params,
+                None,
+                &report,
+            );
+            log::info!(target: "quiver::progress", "`{name}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
+            let body = hnsw::encode(&graph);
+            segfiles::write_index_file(
+                &files.dir,
+                &segfiles::hnsw_file(i),
+                segfiles::HNSW_KIND,
+                [n as u64, 0, 0, 0],
+                &body,
+            )?;
+            graphs.push(Some(graph));
+        }
+        Ok(graphs)
     }
 
     /// Writes changed deleted bitmaps and a new manifest with `watermark`, then truncates the
@@ -915,6 +986,7 @@ impl Collection {
         }
         let (dir, _) = writer.finish()?;
         let files = segfiles::open_segment(&dir, origin.len() as u64, &dims)?;
+        let graphs = self.build_graphs(&files)?;
         // 3. Swap: carry over deletions made meanwhile and repoint the id map.
         {
             let mut state = wlock(&self.state);
@@ -922,6 +994,7 @@ impl Collection {
                 new_id,
                 files,
                 vec![0; origin.len().div_ceil(64)],
+                graphs,
             ));
             let current: Vec<Vec<u64>> = chosen
                 .iter()
@@ -1065,6 +1138,67 @@ impl Collection {
         }
         Ok(())
     }
+}
+
+/// Seed of graph level draws: fixed, so a rebuild over the same rows draws the same levels.
+const GRAPH_SEED: u64 = 0x5155_4956_4552;
+
+/// Loads the graph indexes of a published segment (those its schema and size call for).
+fn load_graphs(schema: &Schema, files: &segfiles::SegmentFiles) -> Result<Vec<Option<HnswGraph>>> {
+    let mut graphs = Vec::with_capacity(schema.vectors.len());
+    for (i, kind) in schema.vectors.values().enumerate() {
+        if !matches!(kind.index(), IndexKind::Hnsw { .. }) || files.rows < MIN_GRAPH_ROWS {
+            graphs.push(None);
+            continue;
+        }
+        let name = segfiles::hnsw_file(i);
+        let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::HNSW_KIND)?;
+        let path = files.dir.join(&name);
+        let graph = hnsw::decode(&body).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if graph.len() != files.rows {
+            return Err(Error::Corrupt {
+                path,
+                message: format!(
+                    "graph has {} nodes, the segment {} rows",
+                    graph.len(),
+                    files.rows
+                ),
+            });
+        }
+        graphs.push(Some(graph));
+    }
+    Ok(graphs)
+}
+
+/// Searches one segment: its graph for `position` if it has one, else exactly.
+fn search_segment(
+    seg: &Segment,
+    position: usize,
+    kind: &VectorKind,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+) -> (Vec<Hit>, SearchStats) {
+    seg.with_view(|v| {
+        let deleted = &v.deleted;
+        let accept = |o: u32| !deleted.is_deleted(o);
+        let rows = v.vectors[position];
+        match seg.graphs.get(position).and_then(Option::as_ref) {
+            Some(graph) => {
+                let scorer = DenseScorer {
+                    rows,
+                    dim: kind.dim(),
+                    metric: kind.distance().metric(),
+                    query,
+                };
+                graph.search(&scorer, k, ef, accept)
+            }
+            None => flat::search(rows, kind.dim(), kind.distance().metric(), query, k, accept),
+        }
+    })
 }
 
 /// Applies a logged operation to the in-memory state. Infallible: everything was validated

@@ -26,6 +26,8 @@ pub use collection::{
 };
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
-pub use point::{Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
 pub use quiver_storage::PointId;
-pub use schema::{CollectionConfig, Distance, MAX_DIM, Schema, VectorKind};
+pub use schema::{
+    CollectionConfig, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Schema, VectorKind,
+};

@@ -80,7 +80,13 @@ pub struct SearchRequest {
     /// Cosine/dot: keep scores >= threshold; euclid: keep distances <= threshold.
     pub score_threshold: Option<f32>,
     pub with: With,
+    /// Beam width of graph search (raised to `k`); `None` = [`DEFAULT_EF`]. Ignored by exact
+    /// search.
+    pub ef: Option<usize>,
 }
+
+/// Graph search beam width when a request does not set one.
+pub const DEFAULT_EF: usize = 64;
 
 impl SearchRequest {
     pub fn new(vector: Vec<f32>, k: usize) -> SearchRequest {
@@ -90,6 +96,7 @@ impl SearchRequest {
             k,
             score_threshold: None,
             with: With::default(),
+            ef: None,
         }
     }
 }

@@ -54,18 +54,67 @@ impl Distance {
     }
 }
 
+/// How sealed segments index a dense vector. The mutable segment is always searched exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IndexKind {
+    /// Exact search: every row is scored.
+    #[default]
+    Flat,
+    /// An HNSW graph built when a segment is sealed (segments under
+    /// [`MIN_GRAPH_ROWS`] rows are searched exactly instead).
+    Hnsw { m: usize, ef_construction: usize },
+}
+
+/// Segments smaller than this are searched exactly even when the vector has a graph index:
+/// a scan of a few thousand rows is as fast as a graph search and needs no build.
+pub const MIN_GRAPH_ROWS: usize = 2048;
+
+impl IndexKind {
+    pub fn hnsw(m: usize, ef_construction: usize) -> IndexKind {
+        IndexKind::Hnsw { m, ef_construction }
+    }
+}
+
 /// One named vector of a collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum VectorKind {
-    /// A fixed-dimension `f32` vector searched exactly (flat index).
-    Dense { dim: usize, distance: Distance },
+    /// A fixed-dimension `f32` vector.
+    Dense {
+        dim: usize,
+        distance: Distance,
+        /// Absent in manifests written before indexes existed: flat.
+        #[serde(default)]
+        index: IndexKind,
+    },
 }
 
 impl VectorKind {
+    /// A dense vector searched exactly.
     pub fn dense(dim: usize, distance: Distance) -> VectorKind {
-        VectorKind::Dense { dim, distance }
+        VectorKind::Dense {
+            dim,
+            distance,
+            index: IndexKind::Flat,
+        }
+    }
+
+    /// A dense vector with the given index.
+    pub fn dense_indexed(dim: usize, distance: Distance, index: IndexKind) -> VectorKind {
+        VectorKind::Dense {
+            dim,
+            distance,
+            index,
+        }
+    }
+
+    pub fn index(&self) -> IndexKind {
+        match self {
+            VectorKind::Dense { index, .. } => *index,
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -109,6 +158,15 @@ impl Schema {
             if dim == 0 || dim > MAX_DIM {
                 return Err(Error::InvalidSchema {
                     reason: format!("vector `{name}`: dimension {dim} is not in 1..={MAX_DIM}"),
+                });
+            }
+            if let IndexKind::Hnsw { m, ef_construction } = kind.index()
+                && !((2..=512).contains(&m) && (1..=10_000).contains(&ef_construction))
+            {
+                return Err(Error::InvalidSchema {
+                    reason: format!(
+                        "vector `{name}`: hnsw m = {m} must be in 2..=512 and ef_construction = {ef_construction} in 1..=10000"
+                    ),
                 });
             }
             if name.len() > 255 || name.chars().any(char::is_control) {

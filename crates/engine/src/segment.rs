@@ -2,6 +2,7 @@
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
 use crate::ops::PreparedPoint;
+use quiver_index::hnsw::HnswGraph;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -102,6 +103,8 @@ pub(crate) struct Segment {
     pub id: u64,
     pub body: Body,
     pub deleted: DeletedBits,
+    /// Per schema vector, the graph index if this segment has one (sealed segments only).
+    pub graphs: Vec<Option<HnswGraph>>,
 }
 
 /// A consistent read-only view of a segment's rows.
@@ -147,14 +150,21 @@ impl Segment {
                 ..MutableData::default()
             })),
             deleted: DeletedBits::default(),
+            graphs: (0..vectors).map(|_| None).collect(),
         }
     }
 
-    pub fn sealed(id: u64, files: SegmentFiles, deleted: Vec<u64>) -> Segment {
+    pub fn sealed(
+        id: u64,
+        files: SegmentFiles,
+        deleted: Vec<u64>,
+        graphs: Vec<Option<HnswGraph>>,
+    ) -> Segment {
         Segment {
             id,
             body: Body::Sealed(files),
             deleted: DeletedBits::from_words(deleted),
+            graphs,
         }
     }
 

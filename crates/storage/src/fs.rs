@@ -52,6 +52,9 @@ pub fn remove_file_if_exists(path: &Path) -> Result<()> {
 }
 
 /// Total size in bytes of the regular files under `dir`, recursively (0 if it does not exist).
+///
+/// Files may come and go during the walk (a concurrent seal or compaction): an entry that
+/// vanished is skipped, so the figure is approximate while maintenance runs.
 pub fn disk_usage(dir: &Path) -> Result<u64> {
     let mut total = 0;
     let entries = match fs::read_dir(dir) {
@@ -61,7 +64,11 @@ pub fn disk_usage(dir: &Path) -> Result<u64> {
     };
     for entry in entries {
         let entry = entry.at(dir)?;
-        let meta = entry.metadata().at(entry.path())?;
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).at(entry.path()),
+        };
         if meta.is_dir() {
             total += disk_usage(&entry.path())?;
         } else {

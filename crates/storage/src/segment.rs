@@ -6,6 +6,7 @@
 //! payloads      magic QVPAYLD\n     meta [rows]        body: (rows + 1) u64 LE offsets into the bytes
 //!                                                             that follow, then JSON objects back to back
 //! deleted-<g>   magic QVDELET\n     meta [rows, count] body: ceil(rows / 64) u64 LE words, bit r = row r deleted
+//! hnsw-<i>      magic QVHNSW\x1a\n  meta [rows]        body: the graph over vector <i> (quiver_index::hnsw)
 //! ```
 //! `<i>` is the vector's position in the schema. Everything but `deleted-<g>` is written once
 //! when the segment is built (in `<id>.tmp/`, then fsynced and renamed); deleted bitmaps get a
@@ -33,6 +34,34 @@ pub const DELETED_KIND: FileKind = FileKind {
     magic: *b"QVDELET\n",
     version: 1,
 };
+
+/// A graph index over vector `<i>` (body format: `quiver_index::hnsw::encode`).
+pub const HNSW_KIND: FileKind = FileKind {
+    magic: *b"QVHNSW\x1a\n",
+    version: 1,
+};
+
+pub fn hnsw_file(i: usize) -> String {
+    format!("hnsw-{i}")
+}
+
+/// Adds an index file to a segment directory that is not yet named by a manifest, and fsyncs
+/// the file and the directory.
+pub fn write_index_file(
+    dir: &Path,
+    name: &str,
+    kind: FileKind,
+    meta: [u64; 4],
+    body: &[u8],
+) -> Result<()> {
+    frame::write_file(&dir.join(name), kind, meta, body)?;
+    sync_dir(dir)
+}
+
+/// Reads and verifies an index file of a segment.
+pub fn read_index_file(dir: &Path, name: &str, kind: FileKind) -> Result<(frame::Header, Vec<u8>)> {
+    frame::read_file(&dir.join(name), kind)
+}
 
 pub fn vectors_file(i: usize) -> String {
     format!("vectors-{i}")
