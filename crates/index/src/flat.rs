@@ -41,6 +41,9 @@ pub fn search(
     if k == 0 || dim == 0 {
         return (Vec::new(), stats);
     }
+    // Scores are finite (the engine rejects non-finite vectors), so the threshold, −∞ until
+    // `k` rows are held, admits every row until then.
+    let mut threshold = top.threshold();
     for (offset, row) in rows.chunks_exact(dim).enumerate() {
         let offset = offset as u32;
         if !accept(offset) {
@@ -48,8 +51,9 @@ pub fn search(
         }
         let score = metric.score(query, row);
         stats.distance_computations += 1;
-        if score > top.threshold() || top.len() < top.k() {
+        if score > threshold {
             top.push(score, u64::from(offset));
+            threshold = top.threshold();
         }
     }
     (into_hits(top), stats)
@@ -82,6 +86,28 @@ pub fn search_batch(
         stats.add(s);
     }
     (out, stats)
+}
+
+/// Pushes the accepted scores that beat `top`'s threshold. Most scores of a scan do not, so
+/// chunks are first screened by their maximum (a vectorised reduction) and only chunks that
+/// could contribute are looked at one by one.
+fn select_into(top: &mut TopK, scores: &[f32], start: usize, accepted: &[bool]) {
+    const CHUNK: usize = 16;
+    let mut threshold = top.threshold();
+    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+        let max = chunk.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        if max <= threshold {
+            continue;
+        }
+        for (i, &score) in chunk.iter().enumerate() {
+            let j = c * CHUNK + i;
+            // Ties with the threshold lose: rows come in offset order and the lower offset wins.
+            if score > threshold && accepted.get(j).copied().unwrap_or(false) {
+                top.push(score, (start + j) as u64);
+                threshold = top.threshold();
+            }
+        }
+    }
 }
 
 fn search_block(
@@ -123,19 +149,15 @@ fn search_block(
         let live = accepted.iter().filter(|&&a| a).count() as u64;
         stats.distance_computations += live * nq as u64;
         for (q, top) in tops.iter_mut().enumerate() {
-            let scores = &products[q * tile_rows..(q + 1) * tile_rows];
-            for (j, &dot) in scores.iter().enumerate() {
-                if !accepted[j] {
-                    continue;
-                }
-                let score = match metric {
-                    Metric::Dot => dot,
-                    Metric::L2 => -(query_norms[q] - 2.0 * dot + row_norms[j]),
-                };
-                if score > top.threshold() || top.len() < top.k() {
-                    top.push(score, (start + j) as u64);
+            let scores = &mut products[q * tile_rows..(q + 1) * tile_rows];
+            if metric == Metric::L2 {
+                // −‖q − r‖² = 2 q·r − ‖r‖² − ‖q‖², in place (vectorises).
+                let qn = query_norms[q];
+                for (s, rn) in scores.iter_mut().zip(&row_norms) {
+                    *s = 2.0 * *s - rn - qn;
                 }
             }
+            select_into(top, scores, start, &accepted);
         }
         start += tile_rows;
     }

@@ -85,6 +85,7 @@ impl TopK {
     /// scoring below it is rejected, one scoring equal to it enters only if its id is lower
     /// than the current worst item's. `f32::NEG_INFINITY` until `k` items are held (every
     /// candidate enters), `f32::INFINITY` when `k == 0` (none does).
+    #[inline]
     pub fn threshold(&self) -> f32 {
         if self.heap.len() < self.k {
             f32::NEG_INFINITY
@@ -95,6 +96,7 @@ impl TopK {
 
     /// Offers one candidate: it is kept if fewer than `k` items are held or it beats the
     /// current worst, which it then evicts. O(log k); never allocates.
+    #[inline]
     pub fn push(&mut self, score: f32, id: u64) {
         self.push_entry(Entry { score, id });
     }
