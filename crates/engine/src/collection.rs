@@ -847,7 +847,7 @@ impl Collection {
     fn publish(&self, published: &mut Published, watermark: u64, removed: &[u64]) -> Result<()> {
         // Snapshot under the state lock: no write is being applied, so the bitmaps reflect
         // exactly the operations up to `last_seq`.
-        let (sealed, bitmaps, last_seq, next_segment_id) = {
+        let (sealed, bitmaps, last_seq, next_segment_id, watermark) = {
             let state = rlock(&self.state);
             let sealed: Vec<Arc<Segment>> = rlock(&self.segments)
                 .iter()
@@ -861,7 +861,17 @@ impl Collection {
                     (s.deleted.count() != count).then(|| s.deleted.snapshot(s.rows()))
                 })
                 .collect();
-            (sealed, bitmaps, self.wal.last_seq(), state.next_segment_id)
+            let last_seq = self.wal.last_seq();
+            // With the mutable segment empty, every logged operation is reflected in the
+            // sealed segments and these bitmaps: the watermark can move up to the last one and
+            // the log be truncated entirely (after deletes followed by a compaction, say).
+            let watermark = if state.mutable.rows() == 0 && last_seq > watermark {
+                self.wal.rotate()?;
+                last_seq
+            } else {
+                watermark
+            };
+            (sealed, bitmaps, last_seq, state.next_segment_id, watermark)
         };
         // The bitmaps may include deletions logged but not yet fsynced: make them durable
         // first, or a crash could keep the deletion half of an unacknowledged overwrite.
