@@ -47,6 +47,7 @@ mod dispatch;
 mod matrix;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+mod prefetch;
 pub mod scalar;
 mod topk;
 
@@ -55,4 +56,5 @@ pub use dispatch::{
     l2_squared_for, norm_squared, norm_squared_for,
 };
 pub use matrix::dot_matrix;
+pub use prefetch::prefetch;
 pub use topk::{TopK, merge_best_first};

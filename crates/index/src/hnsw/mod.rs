@@ -25,6 +25,8 @@ use std::cmp::Reverse;
 /// Scores stored rows against one query; "higher is better".
 pub trait Scorer {
     fn score(&self, node: u32) -> f32;
+    /// Starts loading what `score(node)` will read.
+    fn prefetch(&self, _node: u32) {}
 }
 
 /// Exact `f32` rows, row-major.
@@ -42,6 +44,15 @@ impl Scorer for DenseScorer<'_> {
         match self.rows.get(start..start + self.dim) {
             Some(row) => self.metric.score(self.query, row),
             None => f32::NEG_INFINITY,
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        let start = node as usize * self.dim;
+        if let Some(row) = self.rows.get(start..start + self.dim) {
+            // The first lines: the hardware prefetcher follows the rest of the row.
+            quiver_kernels::prefetch(row, 4);
         }
     }
 }
@@ -69,6 +80,8 @@ pub struct SearchScratch {
     visited: VisitedSet,
     candidates: Candidates,
     results: Results,
+    /// Unvisited neighbours of the node being expanded.
+    fresh: Vec<u32>,
 }
 
 thread_local! {
@@ -214,6 +227,7 @@ impl HnswGraph {
             visited,
             candidates,
             results,
+            fresh,
         } = scratch;
         candidates.clear();
         results.clear();
@@ -229,10 +243,16 @@ impl HnswGraph {
             {
                 break;
             }
+            // Collect the unvisited neighbours and start loading all their rows before
+            // scoring the first, so that the memory accesses overlap.
+            fresh.clear();
             for &nb in self.neighbors(c.id, level) {
-                if !visited.insert(nb) {
-                    continue;
+                if visited.insert(nb) {
+                    scorer.prefetch(nb);
+                    fresh.push(nb);
                 }
+            }
+            for &nb in fresh.iter() {
                 let score = scorer.score(nb);
                 stats.distance_computations += 1;
                 let worst = results
