@@ -24,14 +24,23 @@ fn main() {
         ef_construction: efc,
         ..BuildParams::default()
     };
-    let g = hnsw::build(&base, dim, Metric::Dot, params, None, &|d| {
-        eprint!("\rbuilt {d}/{n}")
-    });
-    eprintln!(
-        "\nbuild {:.1}s ({} threads)",
-        t.elapsed().as_secs_f64(),
-        params.threads
-    );
+    // Set HNSW_CACHE=FILE to reuse a graph between runs while tuning search.
+    let cache = std::env::var("HNSW_CACHE").ok();
+    let g = match cache.as_deref().and_then(|p| std::fs::read(p).ok()) {
+        Some(bytes) => hnsw::decode(&bytes).unwrap(),
+        None => {
+            let g = hnsw::build(&base, dim, Metric::Dot, params, None, &|d| {
+                eprint!("\rbuilt {d}/{n}")
+            });
+            let secs = t.elapsed().as_secs_f64();
+            eprintln!("\nbuild {secs:.1}s ({} threads)", params.threads);
+            if let Some(p) = &cache {
+                std::fs::write(p, hnsw::encode(&g)).unwrap();
+            }
+            g
+        }
+    };
+
     for ef in [10, 16, 24, 32, 48, 64, 96, 128, 192, 256] {
         let t = Instant::now();
         let mut hits = 0;

@@ -52,7 +52,7 @@ impl Scorer for DenseScorer<'_> {
         let start = node as usize * self.dim;
         if let Some(row) = self.rows.get(start..start + self.dim) {
             // The first lines: the hardware prefetcher follows the rest of the row.
-            quiver_kernels::prefetch(row, 4);
+            quiver_kernels::prefetch(row, 8);
         }
     }
 }
