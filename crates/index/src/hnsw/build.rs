@@ -165,6 +165,11 @@ impl Builder<'_> {
     fn select(&self, candidates: &mut [Scored], max: usize, out: &mut Vec<u32>) {
         candidates.sort_by(|a, b| b.cmp(a));
         out.clear();
+        if candidates.len() < max {
+            // Room for all: pruning would only cost connectivity (as hnswlib does).
+            out.extend(candidates.iter().map(|c| c.id));
+            return;
+        }
         for c in candidates.iter() {
             if out.len() >= max {
                 break;
@@ -222,24 +227,29 @@ impl Builder<'_> {
                 }
             }
         }
-        let mut chosen = Vec::with_capacity(self.m0);
+        // Phase 1, top level down: choose q's neighbours and write q's own lists. Nobody
+        // links to q yet, so no other insertion can reach q (and read a list not yet written)
+        // or add a link to q (that this write would overwrite).
+        let top = level.min(max_level);
+        let mut chosen: Vec<Vec<u32>> = vec![Vec::new(); top + 1];
         let mut pool: Vec<Scored> = Vec::with_capacity(self.ef.max(self.m0 + 1));
-        for l in (0..=level.min(max_level)).rev() {
+        for l in (0..=top).rev() {
             self.search_level(q, cur, l, s);
             pool.clear();
             pool.extend(s.results.drain().map(|Reverse(x)| x));
             if let Some(best) = pool.iter().max() {
                 cur = *best;
             }
-            self.select(&mut pool, self.m, &mut chosen);
-            {
-                let _g = self.locks[q as usize]
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                self.write_links(q, l, &chosen);
-            }
+            self.select(&mut pool, self.m, &mut chosen[l]);
+            let _g = self.locks[q as usize]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.write_links(q, l, &chosen[l]);
+        }
+        // Phase 2: link back, which makes q reachable.
+        for (l, chosen) in chosen.iter().enumerate() {
             let cap = if l == 0 { self.m0 } else { self.m };
-            for &nb in &chosen {
+            for &nb in chosen {
                 let _g = self.locks[nb as usize]
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
