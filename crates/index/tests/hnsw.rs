@@ -74,12 +74,19 @@ fn recall_on_10k_and_deleted_points_never_returned() {
         m: 16,
         ef_construction: 100,
         seed: 1,
-        threads: 2,
+        threads: 4,
     };
     let graph = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {});
     let r = recall(&graph, &rows, &queries, dim, 16, &|_| true);
     eprintln!("recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
+    // Every node reachable (regression: a concurrent insertion could overwrite a new node's
+    // back-links, leaving orphans no search can return).
+    let reachable = graph.reachable();
+    assert!(
+        reachable >= 9_998,
+        "only {reachable} of 10000 nodes reachable from the entry point"
+    );
     // A third of the points deleted: still never returned, recall over the rest holds.
     let r = recall(&graph, &rows, &queries, dim, 64, &|o| o % 3 != 0);
     eprintln!("recall@10 with a third deleted: {r:.4}");

@@ -101,6 +101,33 @@ impl HnswGraph {
         self.m
     }
 
+    /// Where every search starts (`None` for an empty graph).
+    pub fn entry(&self) -> Option<u32> {
+        self.entry
+    }
+
+    /// Nodes reachable on level 0 from the entry point: a node that is not can never be
+    /// returned, so this measures the build's connectivity.
+    pub fn reachable(&self) -> usize {
+        let Some(entry) = self.entry else { return 0 };
+        let mut seen = vec![false; self.len()];
+        let mut stack = vec![entry];
+        seen[entry as usize] = true;
+        let mut count = 1;
+        while let Some(node) = stack.pop() {
+            for &nb in self.neighbors(node, 0) {
+                if let Some(s) = seen.get_mut(nb as usize)
+                    && !*s
+                {
+                    *s = true;
+                    count += 1;
+                    stack.push(nb);
+                }
+            }
+        }
+        count
+    }
+
     /// Neighbours of `node` on `level` (empty if the node does not reach that level).
     #[inline]
     pub fn neighbors(&self, node: u32, level: usize) -> &[u32] {
