@@ -677,7 +677,7 @@ impl Collection {
             .enumerate()
             .flat_map(|(s, hits)| hits.into_iter().map(move |h| (h.score, s, h.offset)))
             .collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        all.sort_by(|a, b| quiver_index::best_first(a.0, b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
         all.truncate(req.k);
         all.into_iter()
             .filter_map(|(score, s, offset)| {

@@ -171,7 +171,7 @@ fn search_block(
                 let o = h.offset as usize;
                 h.score = metric.score(query, &rows[o * dim..(o + 1) * dim]);
             }
-            hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.offset.cmp(&b.offset)));
+            hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
             hits
         })
         .collect();
@@ -212,7 +212,8 @@ mod tests {
                 (s, i as u32)
             })
             .collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Signed zeros compare equal, as IEEE (and `TopK`) do.
+        all.sort_by(|a, b| (b.0 + 0.0).total_cmp(&(a.0 + 0.0)).then(a.1.cmp(&b.1)));
         all.into_iter().take(k).map(|(_, i)| i).collect()
     }
 

@@ -30,3 +30,11 @@ impl SearchStats {
         self.distance_computations += other.distance_computations;
     }
 }
+
+/// Orders scores best first as IEEE numbers do (−0 ties with +0, as in `TopK`), with a total
+/// order so sorting cannot panic. Ties are left to the caller's next key.
+#[inline]
+pub fn best_first(a: f32, b: f32) -> std::cmp::Ordering {
+    // Adding +0.0 turns −0.0 into +0.0 and changes nothing else.
+    (b + 0.0).total_cmp(&(a + 0.0))
+}

@@ -208,7 +208,7 @@ impl HnswGraph {
                 offset: s.id,
             })
             .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.offset.cmp(&b.offset)));
+        hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
         hits.truncate(k);
         (hits, stats)
     }
