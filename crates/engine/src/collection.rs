@@ -752,13 +752,8 @@ impl Collection {
         let segments_dir = self.dir.join(SEGMENTS_DIR);
         let dir = frozen.with_view(|v| -> Result<PathBuf> {
             let mut w = SegmentWriter::create(&segments_dir, frozen.id, &dims)?;
-            let mut row_vectors = Vec::with_capacity(dims.len());
             for row in 0..v.rows() as u32 {
-                row_vectors.clear();
-                for (i, &dim) in dims.iter().enumerate() {
-                    row_vectors.push(v.vector(i, dim, row));
-                }
-                w.push_row(v.ids[row as usize], &row_vectors, v.payload(row))?;
+                copy_row(&mut w, v, &dims, row)?;
             }
             Ok(w.finish()?.0)
         })?;
@@ -978,17 +973,12 @@ impl Collection {
         let mut dropped_rows = 0u64;
         for (si, (seg, snap)) in chosen.iter().zip(&snapshots).enumerate() {
             seg.with_view(|v| -> Result<()> {
-                let mut row_vectors = Vec::with_capacity(dims.len());
                 for row in 0..v.rows() as u32 {
                     if snap[row as usize / 64] & (1 << (row % 64)) != 0 {
                         dropped_rows += 1;
                         continue;
                     }
-                    row_vectors.clear();
-                    for (i, &dim) in dims.iter().enumerate() {
-                        row_vectors.push(v.vector(i, dim, row));
-                    }
-                    writer.push_row(v.ids[row as usize], &row_vectors, v.payload(row))?;
+                    copy_row(&mut writer, v, &dims, row)?;
                     origin.push((si, row));
                 }
                 Ok(())
@@ -1148,6 +1138,18 @@ impl Collection {
         }
         Ok(())
     }
+}
+
+/// Appends row `row` of a segment view (all its vectors, id and payload) to a segment being
+/// written: sealing copies every row, compaction the live ones.
+fn copy_row(w: &mut SegmentWriter, v: &View<'_>, dims: &[usize], row: u32) -> Result<()> {
+    let vectors: Vec<&[f32]> = dims
+        .iter()
+        .enumerate()
+        .map(|(i, &dim)| v.vector(i, dim, row))
+        .collect();
+    w.push_row(v.ids[row as usize], &vectors, v.payload(row))?;
+    Ok(())
 }
 
 /// Seed of graph level draws: fixed, so a rebuild over the same rows draws the same levels.
