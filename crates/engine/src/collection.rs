@@ -672,15 +672,21 @@ impl Collection {
         per_segment: Vec<Vec<Hit>>,
     ) -> Vec<ScoredPoint> {
         let distance = self.schema.vectors[&req.vector_name].distance();
-        let mut all: Vec<(f32, usize, u32)> = per_segment
+        // Each segment's hits are best first: a k-way merge keeps the k best. Packing
+        // (segment index, offset) into the id breaks ties by segment, then offset.
+        let runs: Vec<Vec<(f32, u64)>> = per_segment
             .into_iter()
             .enumerate()
-            .flat_map(|(s, hits)| hits.into_iter().map(move |h| (h.score, s, h.offset)))
+            .map(|(s, hits)| {
+                hits.into_iter()
+                    .map(|h| (h.score, ((s as u64) << 32) | u64::from(h.offset)))
+                    .collect()
+            })
             .collect();
-        all.sort_by(|a, b| quiver_index::best_first(a.0, b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-        all.truncate(req.k);
-        all.into_iter()
-            .filter_map(|(score, s, offset)| {
+        quiver_kernels::merge_best_first(&runs, req.k)
+            .into_iter()
+            .filter_map(|(score, packed)| {
+                let (s, offset) = ((packed >> 32) as usize, packed as u32);
                 let score = distance.external(score);
                 if let Some(t) = req.score_threshold
                     && !distance.passes(score, t)
