@@ -19,15 +19,8 @@ use std::time::{Duration, Instant};
 pub struct BenchArgs {
     /// Directory with base.fvecs, query.fvecs and groundtruth.ivecs.
     pub dataset: PathBuf,
-    /// Index to build: flat (exact search) or hnsw.
-    #[arg(long, default_value = "hnsw")]
-    pub index: String,
-    /// HNSW: links per node (2·m on the bottom level).
-    #[arg(long, default_value_t = 16)]
-    pub m: usize,
-    /// HNSW: beam width while building.
-    #[arg(long, default_value_t = 200)]
-    pub ef_construction: usize,
+    #[command(flatten)]
+    pub index: crate::IndexArgs,
     /// HNSW: search beam widths to sweep, one output line each.
     #[arg(
         long,
@@ -140,16 +133,6 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Measured {
     })
 }
 
-impl BenchArgs {
-    fn index_args(&self) -> crate::IndexArgs {
-        crate::IndexArgs {
-            index: self.index.clone(),
-            m: self.m,
-            ef_construction: self.ef_construction,
-        }
-    }
-}
-
 fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
@@ -157,7 +140,7 @@ fn round(x: f64, digits: i32) -> f64 {
 
 /// `data`: keep the collection there (the global `--data`); default: a temporary directory.
 pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
-    let index = a.index_args().kind()?;
+    let index = a.index.kind()?;
     let distance = match a.metric.as_str() {
         "ip" | "dot" => Distance::Dot,
         "cos" | "cosine" => Distance::Cosine,
@@ -261,7 +244,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
     let rss_reopen = sysinfo::rss_mb();
 
     let base_line = json!({
-        "index": a.index,
+        "index": a.index.index,
         "lib_version": env!("CARGO_PKG_VERSION"),
         "dataset": dataset,
         "n": n, "dim": dim, "k": a.k, "threads": threads,
@@ -331,7 +314,13 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
 
         let mut line = base_line.clone();
         let mut params = json!({"storage": "f32", "metric": a.metric, "isa": format!("{:?}", quiver_kernels::isa()).to_lowercase()});
-        if let IndexKind::Hnsw { m, ef_construction } = index {
+        if let IndexKind::Hnsw {
+            m,
+            ef_construction,
+            quantization,
+        } = index
+        {
+            params["quantization"] = json!(format!("{quantization:?}").to_lowercase());
             params["m"] = json!(m);
             params["ef_construction"] = json!(ef_construction);
             params["ef"] = json!(ef);

@@ -109,6 +109,7 @@ pub fn run(data: &Path, a: DemoArgs) -> Result<()> {
                 index: "hnsw".into(),
                 m: 16,
                 ef_construction: 200,
+                quantization: "lvq8".into(),
             },
         },
     )?;

@@ -10,7 +10,8 @@ mod sysinfo;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quiver_engine::{
-    CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Schema, VectorKind,
+    CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Quantization,
+    Schema, VectorKind,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,13 +100,29 @@ pub(crate) struct IndexArgs {
     /// HNSW: beam width while building.
     #[arg(long, default_value_t = 200)]
     pub ef_construction: usize,
+    /// HNSW: what the graph search traverses on: lvq8 (one byte per dimension; the best
+    /// candidates are re-scored with the f32 vectors) or none (the f32 vectors).
+    #[arg(long, default_value = "lvq8")]
+    pub quantization: String,
 }
 
 impl IndexArgs {
     pub(crate) fn kind(&self) -> Result<IndexKind> {
         match self.index.as_str() {
             "flat" => Ok(IndexKind::Flat),
-            "hnsw" => Ok(IndexKind::hnsw(self.m, self.ef_construction)),
+            "hnsw" => {
+                let Some(quantization) = Quantization::parse(&self.quantization) else {
+                    bail!(
+                        "unknown quantization `{}`: use lvq8 or none",
+                        self.quantization
+                    );
+                };
+                Ok(IndexKind::Hnsw {
+                    m: self.m,
+                    ef_construction: self.ef_construction,
+                    quantization,
+                })
+            }
             other => bail!("unknown index `{other}`: use flat or hnsw"),
         }
     }

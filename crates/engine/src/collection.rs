@@ -10,9 +10,13 @@ use crate::ops::{Op, PreparedPoint};
 use crate::point::{
     DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
 };
-use crate::schema::{CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Schema, VectorKind};
+use crate::schema::{
+    CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, VectorKind,
+};
+use crate::segment::GraphIndex;
 use crate::segment::{Segment, View};
-use quiver_index::hnsw::{self, DenseScorer, HnswGraph};
+use quiver_index::hnsw::{self, DenseScorer};
+use quiver_index::lvq::Lvq8;
 use quiver_index::{Hit, SearchStats, flat};
 use quiver_storage::manifest::{Manifest, SegmentEntry};
 use quiver_storage::segment::{self as segfiles, SegmentWriter};
@@ -794,10 +798,15 @@ impl Collection {
     /// Builds the graph indexes a new segment needs (per schema vector with an HNSW index, if
     /// the segment has at least [`MIN_GRAPH_ROWS`] rows) and writes them into its directory,
     /// which no manifest names yet.
-    fn build_graphs(&self, files: &segfiles::SegmentFiles) -> Result<Vec<Option<HnswGraph>>> {
+    fn build_graphs(&self, files: &segfiles::SegmentFiles) -> Result<Vec<Option<GraphIndex>>> {
         let mut graphs = Vec::with_capacity(self.schema.vectors.len());
         for (i, kind) in self.schema.vectors.values().enumerate() {
-            let IndexKind::Hnsw { m, ef_construction } = kind.index() else {
+            let IndexKind::Hnsw {
+                m,
+                ef_construction,
+                quantization,
+            } = kind.index()
+            else {
                 graphs.push(None);
                 continue;
             };
@@ -838,7 +847,21 @@ impl Collection {
                 [n as u64, 0, 0, 0],
                 &body,
             )?;
-            graphs.push(Some(graph));
+            let codes = match quantization {
+                Quantization::Lvq8 => {
+                    let codes = Lvq8::encode(rows, kind.dim());
+                    segfiles::write_index_file(
+                        &files.dir,
+                        &segfiles::lvq8_file(i),
+                        segfiles::LVQ8_KIND,
+                        [n as u64, kind.dim() as u64, 0, 0],
+                        &codes.to_bytes(),
+                    )?;
+                    Some(codes)
+                }
+                _ => None,
+            };
+            graphs.push(Some(GraphIndex { graph, codes }));
         }
         Ok(graphs)
     }
@@ -1162,10 +1185,14 @@ fn copy_row(w: &mut SegmentWriter, v: &View<'_>, dims: &[usize], row: u32) -> Re
 const GRAPH_SEED: u64 = 0x5155_4956_4552;
 
 /// Loads the graph indexes of a published segment (those its schema and size call for).
-fn load_graphs(schema: &Schema, files: &segfiles::SegmentFiles) -> Result<Vec<Option<HnswGraph>>> {
+fn load_graphs(schema: &Schema, files: &segfiles::SegmentFiles) -> Result<Vec<Option<GraphIndex>>> {
     let mut graphs = Vec::with_capacity(schema.vectors.len());
     for (i, kind) in schema.vectors.values().enumerate() {
-        if !matches!(kind.index(), IndexKind::Hnsw { .. }) || files.rows < MIN_GRAPH_ROWS {
+        let IndexKind::Hnsw { quantization, .. } = kind.index() else {
+            graphs.push(None);
+            continue;
+        };
+        if files.rows < MIN_GRAPH_ROWS {
             graphs.push(None);
             continue;
         }
@@ -1186,9 +1213,42 @@ fn load_graphs(schema: &Schema, files: &segfiles::SegmentFiles) -> Result<Vec<Op
                 ),
             });
         }
-        graphs.push(Some(graph));
+        let codes = match quantization {
+            Quantization::Lvq8 => Some(load_lvq8(files, i, kind.dim())?),
+            _ => None,
+        };
+        graphs.push(Some(GraphIndex { graph, codes }));
     }
     Ok(graphs)
+}
+
+/// Loads the LVQ-8 codes of vector `i` and checks they fit the segment.
+fn load_lvq8(files: &segfiles::SegmentFiles, i: usize, dim: usize) -> Result<Lvq8> {
+    let name = segfiles::lvq8_file(i);
+    let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::LVQ8_KIND)?;
+    let path = files.dir.join(&name);
+    let codes = Lvq8::from_bytes(&body).map_err(|message| Error::Corrupt {
+        path: path.clone(),
+        message,
+    })?;
+    if codes.len() != files.rows || codes.dim() != dim {
+        return Err(Error::Corrupt {
+            path,
+            message: format!(
+                "codes for {} rows of dimension {}, the segment has {} rows of dimension {dim}",
+                codes.len(),
+                codes.dim(),
+                files.rows
+            ),
+        });
+    }
+    Ok(codes)
+}
+
+/// How many of a quantized graph search's best candidates are re-scored with the `f32` rows:
+/// 2k reached the recall of `f32` traversal at every ef on wordnet (BENCHMARKS.md).
+fn rerank_count(k: usize) -> usize {
+    (2 * k).max(10)
 }
 
 /// Searches one segment: its graph for `position` if it has one, else exactly.
@@ -1205,14 +1265,25 @@ fn search_segment(
         let accept = |o: u32| !deleted.is_deleted(o);
         let rows = v.vectors[position];
         match seg.graphs.get(position).and_then(Option::as_ref) {
-            Some(graph) => {
-                let scorer = DenseScorer {
+            Some(index) => {
+                let metric = kind.distance().metric();
+                let exact = DenseScorer {
                     rows,
                     dim: kind.dim(),
-                    metric: kind.distance().metric(),
+                    metric,
                     query,
                 };
-                graph.search(&scorer, k, ef, accept)
+                match &index.codes {
+                    Some(codes) => index.graph.search_reranked(
+                        &codes.scorer(query, metric),
+                        &exact,
+                        k,
+                        ef,
+                        rerank_count(k),
+                        accept,
+                    ),
+                    None => index.graph.search(&exact, k, ef, accept),
+                }
             }
             None => flat::search(rows, kind.dim(), kind.distance().metric(), query, k, accept),
         }

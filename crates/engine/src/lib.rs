@@ -29,5 +29,6 @@ pub use error::{Error, Result};
 pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
 pub use quiver_storage::PointId;
 pub use schema::{
-    CollectionConfig, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Schema, VectorKind,
+    CollectionConfig, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Quantization, Schema,
+    VectorKind,
 };

@@ -64,7 +64,37 @@ pub enum IndexKind {
     Flat,
     /// An HNSW graph built when a segment is sealed (segments under
     /// [`MIN_GRAPH_ROWS`] rows are searched exactly instead).
-    Hnsw { m: usize, ef_construction: usize },
+    Hnsw {
+        m: usize,
+        ef_construction: usize,
+        /// What the graph search scores while it traverses. Absent in manifests written
+        /// before quantization existed: `None` (their segments have no codes).
+        #[serde(default)]
+        quantization: Quantization,
+    },
+}
+
+/// Compact codes a graph search traverses on; the best candidates are then re-scored with
+/// the `f32` rows, which stay stored (see `quiver_index::lvq`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Quantization {
+    /// Traverse on the `f32` rows themselves.
+    #[default]
+    None,
+    /// LVQ-8: one byte per dimension, scaled per row (a quarter of the memory traffic).
+    Lvq8,
+}
+
+impl Quantization {
+    pub fn parse(s: &str) -> Option<Quantization> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" | "f32" => Some(Quantization::None),
+            "lvq8" | "lvq" => Some(Quantization::Lvq8),
+            _ => None,
+        }
+    }
 }
 
 /// Segments smaller than this are searched exactly even when the vector has a graph index:
@@ -72,8 +102,13 @@ pub enum IndexKind {
 pub const MIN_GRAPH_ROWS: usize = 2048;
 
 impl IndexKind {
+    /// An HNSW index traversing LVQ-8 codes (the default: see BENCHMARKS.md).
     pub fn hnsw(m: usize, ef_construction: usize) -> IndexKind {
-        IndexKind::Hnsw { m, ef_construction }
+        IndexKind::Hnsw {
+            m,
+            ef_construction,
+            quantization: Quantization::Lvq8,
+        }
     }
 }
 
@@ -160,7 +195,9 @@ impl Schema {
                     reason: format!("vector `{name}`: dimension {dim} is not in 1..={MAX_DIM}"),
                 });
             }
-            if let IndexKind::Hnsw { m, ef_construction } = kind.index()
+            if let IndexKind::Hnsw {
+                m, ef_construction, ..
+            } = kind.index()
                 && !((2..=512).contains(&m) && (1..=10_000).contains(&ef_construction))
             {
                 return Err(Error::InvalidSchema {

@@ -3,6 +3,7 @@
 
 use crate::ops::PreparedPoint;
 use quiver_index::hnsw::HnswGraph;
+use quiver_index::lvq::Lvq8;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -104,7 +105,14 @@ pub(crate) struct Segment {
     pub body: Body,
     pub deleted: DeletedBits,
     /// Per schema vector, the graph index if this segment has one (sealed segments only).
-    pub graphs: Vec<Option<HnswGraph>>,
+    pub graphs: Vec<Option<GraphIndex>>,
+}
+
+/// A graph and the codes its search traverses on (`None`: the `f32` rows).
+#[derive(Debug)]
+pub(crate) struct GraphIndex {
+    pub graph: HnswGraph,
+    pub codes: Option<Lvq8>,
 }
 
 /// A consistent read-only view of a segment's rows.
@@ -158,7 +166,7 @@ impl Segment {
         id: u64,
         files: SegmentFiles,
         deleted: Vec<u64>,
-        graphs: Vec<Option<HnswGraph>>,
+        graphs: Vec<Option<GraphIndex>>,
     ) -> Segment {
         Segment {
             id,

@@ -488,13 +488,23 @@ fn deleting_half_and_compacting_frees_disk() {
 
 #[test]
 fn hnsw_collections_search_seal_delete_compact_and_reopen() {
+    // The default traverses LVQ-8 codes; the other one the f32 rows.
+    hnsw_collection_lifecycle(IndexKind::hnsw(8, 64));
+    hnsw_collection_lifecycle(IndexKind::Hnsw {
+        m: 8,
+        ef_construction: 64,
+        quantization: Quantization::None,
+    });
+}
+
+fn hnsw_collection_lifecycle(index: IndexKind) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(11);
     let dim = 8;
     let schema = Schema {
         vectors: BTreeMap::from([(
             String::new(),
-            VectorKind::dense_indexed(dim, Distance::Cosine, IndexKind::hnsw(8, 64)),
+            VectorKind::dense_indexed(dim, Distance::Cosine, index),
         )]),
     };
     let mut model = BTreeMap::new();

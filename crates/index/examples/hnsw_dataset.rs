@@ -50,6 +50,14 @@ fn main() {
         }
     };
 
+    // HNSW_LVQ=R searches on LVQ-8 codes and re-scores the best R with the f32 rows.
+    let rerank: Option<usize> = std::env::var("HNSW_LVQ").ok().map(|s| s.parse().unwrap());
+    let lvq = rerank.map(|_| {
+        let t = Instant::now();
+        let l = quiver_index::lvq::Lvq8::encode(&base, dim);
+        eprintln!("LVQ-8 encoded in {:.2}s", t.elapsed().as_secs_f64());
+        l
+    });
     for ef in [10, 16, 24, 32, 48, 64, 96, 128, 192, 256] {
         let t = Instant::now();
         let mut hits = 0;
@@ -61,7 +69,12 @@ fn main() {
                 metric: Metric::Dot,
                 query: q,
             };
-            let (r, st) = g.search(&s, 10, ef, |_| true);
+            let (r, st) = match (&lvq, rerank) {
+                (Some(l), Some(rr)) => {
+                    g.search_reranked(&l.scorer(q, Metric::Dot), &s, 10, ef, rr, |_| true)
+                }
+                _ => g.search(&s, 10, ef, |_| true),
+            };
             dist += st.distance_computations;
             let truth = &gt[qi * gt_k..qi * gt_k + 10];
             hits += r

@@ -7,6 +7,7 @@
 
 pub mod flat;
 pub mod hnsw;
+pub mod lvq;
 mod metric;
 
 pub use metric::Metric;

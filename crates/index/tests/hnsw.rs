@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use quiver_index::hnsw::{self, BuildParams, DenseScorer, HnswGraph};
+use quiver_index::lvq::Lvq8;
 use quiver_index::{Metric, flat};
 
 /// Clustered unit vectors, like embeddings: 50 centres (the same for every call, so queries
@@ -33,8 +34,11 @@ fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-fn recall(
+/// Recall@10 of graph search against brute force; on LVQ-8 codes (re-scoring the best 20)
+/// when `codes` is given.
+fn recall_with(
     graph: &HnswGraph,
+    codes: Option<&Lvq8>,
     rows: &[f32],
     queries: &[f32],
     dim: usize,
@@ -51,7 +55,12 @@ fn recall(
             metric: Metric::Dot,
             query: q,
         };
-        let (got, _) = graph.search(&scorer, 10, ef, accept);
+        let (got, _) = match codes {
+            Some(c) => {
+                graph.search_reranked(&c.scorer(q, Metric::Dot), &scorer, 10, ef, 20, accept)
+            }
+            None => graph.search(&scorer, 10, ef, accept),
+        };
         assert!(
             got.iter().all(|h| accept(h.offset)),
             "a rejected node was returned"
@@ -63,6 +72,17 @@ fn recall(
             .count();
     }
     hit as f64 / total as f64
+}
+
+fn recall(
+    graph: &HnswGraph,
+    rows: &[f32],
+    queries: &[f32],
+    dim: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> f64 {
+    recall_with(graph, None, rows, queries, dim, ef, accept)
 }
 
 #[test]
@@ -91,6 +111,16 @@ fn recall_on_10k_and_deleted_points_never_returned() {
     let r = recall(&graph, &rows, &queries, dim, 64, &|o| o % 3 != 0);
     eprintln!("recall@10 with a third deleted: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} with deletions");
+    // Traversal on LVQ-8 codes with re-scoring: the same thresholds.
+    let codes = Lvq8::encode(&rows, dim);
+    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
+    eprintln!("LVQ-8 recall@10 at ef=16: {r:.4}");
+    assert!(r >= 0.95, "LVQ-8 recall@10 {r} < 0.95 at ef = 16");
+    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 64, &|o| {
+        o % 3 != 0
+    });
+    eprintln!("LVQ-8 recall@10 with a third deleted: {r:.4}");
+    assert!(r >= 0.95, "LVQ-8 recall@10 {r} with deletions");
     // Encoded and decoded, the graph answers identically.
     let bytes = hnsw::encode(&graph);
     let back = hnsw::decode(&bytes).unwrap();

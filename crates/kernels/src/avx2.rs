@@ -13,12 +13,12 @@
 //! longer tail.
 
 use std::arch::x86_64::{
-    __m128, __m128d, __m256, _MM_HINT_T0, _mm_add_ps, _mm_add_ss, _mm_cvtss_f32, _mm_movehdup_ps,
-    _mm_movehl_ps, _mm_prefetch, _mm_storel_pd, _mm_storeu_ps, _mm_unpackhi_pd, _mm256_add_ps,
-    _mm256_castpd256_pd128, _mm256_castps_pd, _mm256_castps256_ps128, _mm256_extractf128_pd,
-    _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps,
-    _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps,
-    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    __m128, __m128d, __m256, _MM_HINT_T0, _mm_add_ps, _mm_add_ss, _mm_cvtsi64_si128, _mm_cvtss_f32,
+    _mm_movehdup_ps, _mm_movehl_ps, _mm_prefetch, _mm_storel_pd, _mm_storeu_ps, _mm_unpackhi_pd,
+    _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps_pd, _mm256_castps256_ps128,
+    _mm256_cvtepi32_ps, _mm256_cvtepu8_epi32, _mm256_extractf128_pd, _mm256_extractf128_ps,
+    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_set1_ps, _mm256_setzero_ps,
+    _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 use std::cell::RefCell;
 
@@ -72,6 +72,38 @@ pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
         sum += d * d;
     }
     sum
+}
+
+/// `Σ aᵢ·cᵢ` over 8-bit codes: each group of 8 codes is widened to 8 `i32` lanes, converted
+/// to `f32` and multiplied into the accumulators as in [`dot`].
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
+    let (a_blocks, a_tail) = a.as_chunks::<LANES>();
+    let (c_blocks, c_tail) = codes.as_chunks::<LANES>();
+    let (a_groups, a_rest) = a_blocks.as_chunks::<ACCUMULATORS>();
+    let (c_groups, c_rest) = c_blocks.as_chunks::<ACCUMULATORS>();
+    let mut acc = [_mm256_setzero_ps(); ACCUMULATORS];
+    for (xs, cs) in a_groups.iter().zip(c_groups) {
+        for ((s, x), c) in acc.iter_mut().zip(xs).zip(cs) {
+            *s = _mm256_fmadd_ps(load(x), widen(c), *s);
+        }
+    }
+    for ((s, x), c) in acc.iter_mut().zip(a_rest).zip(c_rest) {
+        *s = _mm256_fmadd_ps(load(x), widen(c), *s);
+    }
+    let mut sum = reduce(acc);
+    for (x, &c) in a_tail.iter().zip(c_tail) {
+        sum += x * f32::from(c);
+    }
+    sum
+}
+
+/// 8 codes as 8 `f32` lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn widen(c: &[u8; LANES]) -> __m256 {
+    let bytes = _mm_cvtsi64_si128(i64::from_le_bytes(*c));
+    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
 }
 
 /// `Σ aᵢ²`.

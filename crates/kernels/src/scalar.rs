@@ -56,6 +56,28 @@ pub fn norm_squared(a: &[f32]) -> f32 {
     dot(a, a)
 }
 
+/// `Σ aᵢ·cᵢ` over 8-bit codes `c` (each widened to `f32`), accumulated in `f32`: the inner
+/// loop of scoring quantized rows (LVQ) against an `f32` query.
+///
+/// # Panics
+/// If `a.len() != codes.len()`.
+pub fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
+    assert_eq!(a.len(), codes.len(), "dot_u8: slices differ in length");
+    let (a_blocks, a_tail) = a.as_chunks::<LANES>();
+    let (c_blocks, c_tail) = codes.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (x, c) in a_blocks.iter().zip(c_blocks) {
+        for ((s, x), &c) in acc.iter_mut().zip(x).zip(c) {
+            *s += x * f32::from(c);
+        }
+    }
+    let mut sum = reduce(acc);
+    for (x, &c) in a_tail.iter().zip(c_tail) {
+        sum += x * f32::from(c);
+    }
+    sum
+}
+
 /// Pairwise sum of the lanes, so the reduction adds at most 3 dependent roundings.
 fn reduce(acc: [f32; LANES]) -> f32 {
     let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;

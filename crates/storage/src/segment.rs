@@ -45,6 +45,16 @@ pub fn hnsw_file(i: usize) -> String {
     format!("hnsw-{i}")
 }
 
+/// LVQ-8 codes of vector `<i>` (body format: `quiver_index::lvq::Lvq8::to_bytes`).
+pub const LVQ8_KIND: FileKind = FileKind {
+    magic: *b"QVLVQ8\x1a\n",
+    version: 1,
+};
+
+pub fn lvq8_file(i: usize) -> String {
+    format!("lvq8-{i}")
+}
+
 /// Adds an index file to a segment directory that is not yet named by a manifest, and fsyncs
 /// the file and the directory.
 pub fn write_index_file(

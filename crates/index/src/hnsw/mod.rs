@@ -213,6 +213,34 @@ impl HnswGraph {
         (hits, stats)
     }
 
+    /// Graph search scored by `approx` (cheap, e.g. [`crate::lvq`] codes) that keeps `ef`
+    /// candidates, then the best `rerank` of them (at least `k`) re-scored by `exact`; returns
+    /// the best `k` by exact score. Counts both kinds of score in the stats.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_reranked<A: Scorer, E: Scorer>(
+        &self,
+        approx: &A,
+        exact: &E,
+        k: usize,
+        ef: usize,
+        rerank: usize,
+        accept: impl Fn(u32) -> bool,
+    ) -> (Vec<Hit>, SearchStats) {
+        let ef = ef.max(k);
+        let (mut hits, mut stats) = self.search(approx, ef, ef, accept);
+        hits.truncate(rerank.max(k));
+        for h in &hits {
+            exact.prefetch(h.offset);
+        }
+        for h in &mut hits {
+            h.score = exact.score(h.offset);
+        }
+        stats.distance_computations += hits.len() as u64;
+        hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
+        hits.truncate(k);
+        (hits, stats)
+    }
+
     /// Moves to the best neighbour until none is better (ef = 1).
     fn greedy<S: Scorer>(
         &self,
