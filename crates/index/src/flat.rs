@@ -59,6 +59,49 @@ pub fn search(
     (into_hits(top), stats)
 }
 
+/// [`search`] over only the rows in `offsets` (for a selective filter: the rows its
+/// indexes say may match), each still checked by `accept`. Offsets past the end are
+/// ignored; the result does not depend on their order.
+pub fn search_subset(
+    rows: &[f32],
+    dim: usize,
+    metric: Metric,
+    query: &[f32],
+    k: usize,
+    offsets: impl IntoIterator<Item = u32>,
+    accept: impl Fn(u32) -> bool,
+) -> (Vec<Hit>, SearchStats) {
+    assert_eq!(query.len(), dim, "query dimension");
+    let mut top = TopK::new(k);
+    let mut stats = SearchStats::default();
+    if k == 0 || dim == 0 {
+        return (Vec::new(), stats);
+    }
+    let mut threshold = top.threshold();
+    let row = |o: u32| {
+        let start = o as usize * dim;
+        rows.get(start..start + dim)
+    };
+    // Load one row ahead: subset rows are scattered, so the hardware prefetcher cannot guess.
+    let mut offsets = offsets.into_iter().peekable();
+    while let Some(offset) = offsets.next() {
+        if let Some(next) = offsets.peek().and_then(|&n| row(n)) {
+            quiver_kernels::prefetch(next, 24);
+        }
+        let Some(r) = row(offset) else { continue };
+        if !accept(offset) {
+            continue;
+        }
+        let score = metric.score(query, r);
+        stats.distance_computations += 1;
+        if score > threshold {
+            top.push(score, u64::from(offset));
+            threshold = top.threshold();
+        }
+    }
+    (into_hits(top), stats)
+}
+
 /// [`search`] for many queries (`queries` row-major, `dim` columns), in parallel blocks.
 /// Results are in query order and equal to per-query [`search`] up to floating-point
 /// rounding of the matrix product; returned scores are recomputed exactly.
@@ -248,6 +291,13 @@ mod tests {
                 prop_assert_eq!(&got, &want, "single query {}", qi);
                 let got_batch: Vec<u32> = batch[qi].iter().map(|h| h.offset).collect();
                 prop_assert_eq!(&got_batch, &want, "batch query {}", qi);
+                // A subset holding every other row (plus out-of-range offsets), with the
+                // accept predicate still applied: brute force over the subset.
+                let in_subset = |o: u32| o % 2 == 1 && accept(o);
+                let subset = (0..n as u32 + 3).filter(|o| o % 2 == 1);
+                let (sub, _) = search_subset(&rows, dim, metric, q, k, subset, accept);
+                let got_sub: Vec<u32> = sub.iter().map(|h| h.offset).collect();
+                prop_assert_eq!(got_sub, reference(&rows, dim, metric, q, k, &in_subset), "subset query {}", qi);
             }
             if k > 0 {
                 prop_assert_eq!(bstats.distance_computations, total);

@@ -7,6 +7,7 @@
 
 pub mod flat;
 pub mod hnsw;
+mod huge;
 pub mod lvq;
 mod metric;
 

@@ -27,6 +27,7 @@
 
 use crate::Metric;
 use crate::hnsw::Scorer;
+use crate::huge::HugeBytes;
 use rayon::prelude::*;
 
 /// Rows encoded in parallel per task.
@@ -46,9 +47,8 @@ pub struct RowParams {
 pub struct Lvq8 {
     dim: usize,
     mean: Vec<f32>,
-    /// `offset..offset + n·dim` of `buf` are the codes; `offset` aligns them to 64 bytes.
-    buf: Vec<u8>,
-    offset: usize,
+    /// `n·dim` codes, page-aligned (so 64-byte aligned), on huge pages where possible.
+    codes: HugeBytes,
     params: Vec<RowParams>,
 }
 
@@ -63,14 +63,13 @@ impl Lvq8 {
         let mean = column_mean(rows, dim, n);
         let mut lvq = Lvq8::zeroed(dim, mean, n);
         let Lvq8 {
-            buf,
-            offset,
+            codes,
             params,
             mean,
             ..
         } = &mut lvq;
-        let codes = buf.get_mut(*offset..*offset + n * dim).unwrap_or_default();
         codes
+            .as_mut_slice()
             .par_chunks_mut(CHUNK * dim)
             .zip(params.par_chunks_mut(CHUNK))
             .zip(rows.par_chunks(CHUNK * dim))
@@ -86,15 +85,12 @@ impl Lvq8 {
         lvq
     }
 
-    /// An all-zero encoding of `n` rows with an aligned code buffer.
+    /// An all-zero encoding of `n` rows.
     fn zeroed(dim: usize, mean: Vec<f32>, n: usize) -> Lvq8 {
-        let buf = vec![0u8; n * dim + 63];
-        let offset = buf.as_ptr().align_offset(64).min(63);
         Lvq8 {
             dim,
             mean,
-            buf,
-            offset,
+            codes: HugeBytes::zeroed(n * dim),
             params: vec![RowParams::default(); n],
         }
     }
@@ -114,8 +110,11 @@ impl Lvq8 {
     /// The codes of row `i` (empty if out of range).
     #[inline]
     pub fn codes(&self, i: u32) -> &[u8] {
-        let start = self.offset + i as usize * self.dim;
-        self.buf.get(start..start + self.dim).unwrap_or_default()
+        let start = i as usize * self.dim;
+        self.codes
+            .as_slice()
+            .get(start..start + self.dim)
+            .unwrap_or_default()
     }
 
     /// The reconstruction `x̂` of row `i`.
@@ -156,11 +155,7 @@ impl Lvq8 {
         out.extend_from_slice(&(self.dim as u32).to_le_bytes());
         out.extend_from_slice(&(n as u32).to_le_bytes());
         out.resize(64, 0);
-        out.extend_from_slice(
-            self.buf
-                .get(self.offset..self.offset + n * self.dim)
-                .unwrap_or_default(),
-        );
+        out.extend_from_slice(self.codes.as_slice());
         out.resize(out.len().next_multiple_of(4), 0);
         for m in &self.mean {
             out.extend_from_slice(&m.to_le_bytes());
@@ -219,27 +214,20 @@ impl Lvq8 {
         for (p, &[lo, step, norm_sq]) in lvq.params.iter_mut().zip(raw.as_chunks::<3>().0) {
             *p = RowParams { lo, step, norm_sq };
         }
-        let Lvq8 { buf, offset, .. } = &mut lvq;
-        if let (Some(dst), Some(src)) = (
-            buf.get_mut(*offset..*offset + code_len),
-            bytes.get(64..64 + code_len),
-        ) {
-            dst.copy_from_slice(src);
+        if let Some(src) = bytes.get(64..64 + code_len) {
+            lvq.codes.as_mut_slice().copy_from_slice(src);
         }
         Ok(lvq)
     }
 }
 
 impl PartialEq for Lvq8 {
-    /// Equal codes, mean and row constants (wherever the aligned codes start in memory).
+    /// Equal codes, mean and row constants.
     fn eq(&self, other: &Lvq8) -> bool {
-        fn codes(l: &Lvq8) -> Option<&[u8]> {
-            l.buf.get(l.offset..l.offset + l.len() * l.dim)
-        }
         self.dim == other.dim
             && self.mean == other.mean
             && self.params == other.params
-            && codes(self) == codes(other)
+            && self.codes.as_slice() == other.codes.as_slice()
     }
 }
 
@@ -309,6 +297,9 @@ impl Scorer for Lvq8Scorer<'_> {
     #[inline]
     fn prefetch(&self, node: u32) {
         quiver_kernels::prefetch(self.lvq.codes(node), 8);
+        if let Some(p) = self.lvq.params.get(node as usize..node as usize + 1) {
+            quiver_kernels::prefetch(p, 1);
+        }
     }
 }
 

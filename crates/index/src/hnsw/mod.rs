@@ -298,6 +298,17 @@ impl HnswGraph {
             {
                 break;
             }
+            // The next candidate to expand is probably the current best: start loading its
+            // links while this one is processed.
+            if level == 0
+                && let Some(next) = candidates.peek()
+            {
+                let w = 1 + self.m0;
+                let at = next.id as usize * w;
+                if let Some(block) = self.links0.get(at..at + w) {
+                    quiver_kernels::prefetch(block, 2);
+                }
+            }
             // Collect the unvisited neighbours and start loading all their rows before
             // scoring the first, so that the memory accesses overlap.
             fresh.clear();

@@ -1,10 +1,13 @@
-//! A reusable visited set: one `u32` generation tag per node, so clearing between queries is
-//! one increment instead of a memset of n entries.
+//! A reusable visited set: one generation tag per node, so clearing between queries is one
+//! increment instead of a memset of n entries.
+//!
+//! Tags are one byte: at 117k nodes the set is 117 KB and stays in L2, where `u32` tags
+//! (470 KB) missed on about a fifth of the checks. The price is a memset every 255 queries.
 
 #[derive(Debug, Clone, Default)]
 pub struct VisitedSet {
-    tags: Vec<u32>,
-    generation: u32,
+    tags: Vec<u8>,
+    generation: u8,
 }
 
 impl VisitedSet {
@@ -22,7 +25,7 @@ impl VisitedSet {
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
-            // Wrapped after 2^32 queries: old tags could collide, so clear once.
+            // Wrapped after 255 queries: old tags could collide, so clear once.
             self.tags.iter_mut().for_each(|t| *t = 0);
             self.generation = 1;
         }
@@ -53,7 +56,7 @@ mod tests {
         v.reset(4);
         assert!(v.insert(2));
         assert!(!v.insert(9), "out of range counts as visited");
-        v.generation = u32::MAX;
+        v.generation = u8::MAX;
         v.reset(4);
         assert!(v.insert(2));
     }
