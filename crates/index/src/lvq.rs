@@ -16,8 +16,10 @@
 //! ‖q − x̂‖² = ‖q‖² − 2⟨q, x̂⟩ + ‖x̂‖²              (‖x̂‖² stored per row)
 //! ```
 //!
-//! and the only per-row work is one `f32 × u8` inner product ([`quiver_kernels::dot_u8`]).
-//! Per row the error of each coordinate is at most `step / 2`.
+//! and the only per-row work is one inner product `⟨q, c⟩`. It runs in integers
+//! ([`quiver_kernels::dot_u8_i16`]): the query is scaled to `i16` once (relative error about
+//! 1e-5, far below the codes' own), which halves the instructions per dimension against
+//! widening the codes to `f32`. Per row the error of each coordinate is at most `step / 2`.
 //!
 //! Layout: codes are row-major, `dim` bytes per row, the first row 64-byte aligned (at
 //! `dim = 384` a row is exactly 6 cache lines); the per-row `(lo, step, ‖x̂‖²)` live in a
@@ -131,9 +133,18 @@ impl Lvq8 {
     /// better"; approximations of [`Metric::score`] on the original rows).
     pub fn scorer<'a>(&'a self, query: &'a [f32], metric: Metric) -> Lvq8Scorer<'a> {
         assert_eq!(query.len(), self.dim, "query has the wrong dimension");
+        // Scale so that |q̂ᵢ| ≤ 32767 and 255·Σ|q̂ᵢ| stays below 2³¹ (the kernel is exact).
+        let max = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let l1: f32 = query.iter().map(|x| x.abs()).sum();
+        let scale = if max > 0.0 {
+            (32767.0 / max).min(2.0e9 / (255.0 * l1))
+        } else {
+            1.0
+        };
         Lvq8Scorer {
             lvq: self,
-            query,
+            scaled: query.iter().map(|x| (x * scale).round() as i16).collect(),
+            inv_scale: 1.0 / scale,
             metric,
             q_mean: quiver_kernels::dot(query, &self.mean),
             q_sum: query.iter().sum(),
@@ -272,7 +283,9 @@ fn encode_row(x: &[f32], mean: &[f32], codes: &mut [u8]) -> RowParams {
 /// Scores rows through their codes; see the module docs for the arithmetic.
 pub struct Lvq8Scorer<'a> {
     lvq: &'a Lvq8,
-    query: &'a [f32],
+    /// The query times `1 / inv_scale`, rounded.
+    scaled: Vec<i16>,
+    inv_scale: f32,
     metric: Metric,
     q_mean: f32,
     q_sum: f32,
@@ -285,9 +298,8 @@ impl Scorer for Lvq8Scorer<'_> {
         let Some(p) = self.lvq.params.get(node as usize) else {
             return f32::NEG_INFINITY;
         };
-        let dot = self.q_mean
-            + p.lo * self.q_sum
-            + p.step * quiver_kernels::dot_u8(self.query, self.lvq.codes(node));
+        let codes = quiver_kernels::dot_u8_i16(&self.scaled, self.lvq.codes(node));
+        let dot = self.q_mean + p.lo * self.q_sum + p.step * (codes as f32 * self.inv_scale);
         match self.metric {
             Metric::Dot => dot,
             Metric::L2 => -(self.q_norm - 2.0 * dot + p.norm_sq),

@@ -13,12 +13,15 @@
 //! longer tail.
 
 use std::arch::x86_64::{
-    __m128, __m128d, __m256, _MM_HINT_T0, _mm_add_ps, _mm_add_ss, _mm_cvtsi64_si128, _mm_cvtss_f32,
-    _mm_movehdup_ps, _mm_movehl_ps, _mm_prefetch, _mm_storel_pd, _mm_storeu_ps, _mm_unpackhi_pd,
-    _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps_pd, _mm256_castps256_ps128,
-    _mm256_cvtepi32_ps, _mm256_cvtepu8_epi32, _mm256_extractf128_pd, _mm256_extractf128_ps,
-    _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_set1_ps, _mm256_setzero_ps,
-    _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    __m128, __m128d, __m256, __m256i, _MM_HINT_T0, _mm_add_epi32, _mm_add_ps, _mm_add_ss,
+    _mm_cvtsi128_si32, _mm_cvtss_f32, _mm_loadu_si128, _mm_movehdup_ps, _mm_movehl_ps,
+    _mm_prefetch, _mm_shuffle_epi32, _mm_storel_pd, _mm_storeu_ps, _mm_unpackhi_pd,
+    _mm256_add_epi32, _mm256_add_ps, _mm256_castpd256_pd128, _mm256_castps_pd,
+    _mm256_castps256_ps128, _mm256_castsi256_si128, _mm256_cvtepu8_epi16, _mm256_extractf128_pd,
+    _mm256_extractf128_ps, _mm256_extracti128_si256, _mm256_fmadd_ps, _mm256_loadu_ps,
+    _mm256_loadu_si256, _mm256_madd_epi16, _mm256_permute2f128_ps, _mm256_set1_ps,
+    _mm256_setzero_ps, _mm256_setzero_si256, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps,
 };
 use std::cell::RefCell;
 
@@ -74,36 +77,53 @@ pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
-/// `Σ aᵢ·cᵢ` over 8-bit codes: each group of 8 codes is widened to 8 `i32` lanes, converted
-/// to `f32` and multiplied into the accumulators as in [`dot`].
+/// `Σ qᵢ·cᵢ` of 16-bit integers and 8-bit codes in `i32` lanes: 16 codes are widened to
+/// `i16` and multiplied pairwise into 8 `i32` sums (`vpmaddwd`), two accumulators, then a
+/// scalar tail. Exact while `255 · Σ|qᵢ| < 2³¹` (each pair sum is at most 2·32767·255).
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
-    let (a_blocks, a_tail) = a.as_chunks::<LANES>();
-    let (c_blocks, c_tail) = codes.as_chunks::<LANES>();
-    let (a_groups, a_rest) = a_blocks.as_chunks::<ACCUMULATORS>();
-    let (c_groups, c_rest) = c_blocks.as_chunks::<ACCUMULATORS>();
-    let mut acc = [_mm256_setzero_ps(); ACCUMULATORS];
-    for (xs, cs) in a_groups.iter().zip(c_groups) {
-        for ((s, x), c) in acc.iter_mut().zip(xs).zip(cs) {
-            *s = _mm256_fmadd_ps(load(x), widen(c), *s);
+pub(crate) fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
+    let (q_blocks, q_tail) = q.as_chunks::<16>();
+    let (c_blocks, c_tail) = codes.as_chunks::<16>();
+    let (q_pairs, q_rest) = q_blocks.as_chunks::<2>();
+    let (c_pairs, c_rest) = c_blocks.as_chunks::<2>();
+    let mut acc = [_mm256_setzero_si256(); 2];
+    for (qs, cs) in q_pairs.iter().zip(c_pairs) {
+        for ((s, q), c) in acc.iter_mut().zip(qs).zip(cs) {
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(load_i16(q), widen_u8(c)));
         }
     }
-    for ((s, x), c) in acc.iter_mut().zip(a_rest).zip(c_rest) {
-        *s = _mm256_fmadd_ps(load(x), widen(c), *s);
+    for (q, c) in q_rest.iter().zip(c_rest) {
+        acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(load_i16(q), widen_u8(c)));
     }
-    let mut sum = reduce(acc);
-    for (x, &c) in a_tail.iter().zip(c_tail) {
-        sum += x * f32::from(c);
+    let v = _mm256_add_epi32(acc[0], acc[1]);
+    let quad = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let pair = _mm_add_epi32(quad, _mm_shuffle_epi32::<0b01_00_11_10>(quad));
+    let one = _mm_add_epi32(pair, _mm_shuffle_epi32::<0b10_11_00_01>(pair));
+    let mut sum = _mm_cvtsi128_si32(one);
+    for (&a, &c) in q_tail.iter().zip(c_tail) {
+        sum = sum.wrapping_add(i32::from(a) * i32::from(c));
     }
     sum
 }
 
-/// 8 codes as 8 `f32` lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn widen(c: &[u8; LANES]) -> __m256 {
-    let bytes = _mm_cvtsi64_si128(i64::from_le_bytes(*c));
-    _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes))
+#[expect(unsafe_code, reason = "unaligned 256-bit load through a raw pointer")]
+fn load_i16(x: &[i16; 16]) -> __m256i {
+    // SAFETY: `x` refers to 16 initialised, contiguous `i16` (32 bytes), exactly the bytes
+    // `_mm256_loadu_si256` reads; it needs no alignment.
+    unsafe { _mm256_loadu_si256(x.as_ptr().cast()) }
+}
+
+/// 16 codes widened to 16 `i16` lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+#[expect(unsafe_code, reason = "unaligned 128-bit load through a raw pointer")]
+fn widen_u8(c: &[u8; 16]) -> __m256i {
+    // SAFETY: `c` refers to 16 initialised bytes, exactly what `_mm_loadu_si128` reads; it
+    // needs no alignment.
+    let bytes = unsafe { _mm_loadu_si128(c.as_ptr().cast()) };
+    _mm256_cvtepu8_epi16(bytes)
 }
 
 /// `Σ aᵢ²`.

@@ -33,8 +33,8 @@ impl Isa {
 pub type PairKernel = fn(&[f32], &[f32]) -> f32;
 /// A kernel over one slice, such as [`norm_squared`].
 pub type NormKernel = fn(&[f32]) -> f32;
-/// A kernel over `f32` values and as many 8-bit codes, such as [`dot_u8`].
-pub type CodeKernel = fn(&[f32], &[u8]) -> f32;
+/// A kernel over 16-bit integers and as many 8-bit codes, such as [`dot_u8_i16`].
+pub type CodeKernel = fn(&[i16], &[u8]) -> i32;
 /// A matrix kernel with the signature and contract of [`crate::dot_matrix`]:
 /// `(queries, nq, base, nb, dim, out)`.
 pub type MatrixKernel = fn(&[f32], usize, &[f32], usize, usize, &mut [f32]);
@@ -46,7 +46,7 @@ struct Kernels {
     dot: PairKernel,
     l2_squared: PairKernel,
     norm_squared: NormKernel,
-    dot_u8: CodeKernel,
+    dot_u8_i16: CodeKernel,
     dot_matrix: MatrixKernel,
 }
 
@@ -55,7 +55,7 @@ const SCALAR: Kernels = Kernels {
     dot: scalar::dot,
     l2_squared: scalar::l2_squared,
     norm_squared: scalar::norm_squared,
-    dot_u8: scalar::dot_u8,
+    dot_u8_i16: scalar::dot_u8_i16_i32,
     dot_matrix: matrix::sgemm,
 };
 
@@ -95,10 +95,10 @@ impl Kernels {
             unsafe { avx2::norm_squared(a) }
         }
         #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
-        fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
-            assert_eq!(a.len(), codes.len(), "dot_u8: slices differ in length");
+        fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
+            assert_eq!(q.len(), codes.len(), "dot_u8_i16: slices differ in length");
             // SAFETY: as in `dot` above.
-            unsafe { avx2::dot_u8(a, codes) }
+            unsafe { avx2::dot_u8_i16(q, codes) }
         }
         #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
         fn dot_matrix(
@@ -121,7 +121,7 @@ impl Kernels {
             dot,
             l2_squared,
             norm_squared,
-            dot_u8,
+            dot_u8_i16,
             dot_matrix,
         })
     }
@@ -159,7 +159,7 @@ impl Kernels {
             norm_squared,
             // No AVX-512 code or matrix kernels yet: the AVX2 ones, which every AVX-512 CPU
             // can run (the check is repeated anyway, so the table stays sound on any CPU).
-            dot_u8: Self::avx2().map_or(scalar::dot_u8, |avx2| avx2.dot_u8),
+            dot_u8_i16: Self::avx2().map_or(scalar::dot_u8_i16_i32, |avx2| avx2.dot_u8_i16),
             dot_matrix: Self::avx2().map_or(matrix::sgemm, |avx2| avx2.dot_matrix),
         })
     }
@@ -206,7 +206,7 @@ impl Kernels {
             l2_squared,
             norm_squared,
             // No NEON code kernel yet; the portable one auto-vectorises reasonably.
-            dot_u8: scalar::dot_u8,
+            dot_u8_i16: scalar::dot_u8_i16_i32,
             dot_matrix: matrix::sgemm,
         })
     }
@@ -278,20 +278,21 @@ pub fn l2_squared_for(isa: Isa) -> Option<PairKernel> {
     Kernels::for_isa(isa).map(|k| k.l2_squared)
 }
 
-/// `Σ aᵢ·cᵢ` over 8-bit codes with the selected instruction set, accumulated in `f32` (same
-/// error budget as [`dot`], with `cᵢ` widened exactly).
+/// `Σ qᵢ·cᵢ` of 16-bit integers and 8-bit codes with the selected instruction set, in `i32`:
+/// exact (equal to [`crate::scalar::dot_u8_i16`]) whenever `255 · Σ|qᵢ| < 2³¹`; beyond
+/// that the sum wraps.
 ///
 /// # Panics
-/// If `a.len() != codes.len()`.
+/// If `q.len() != codes.len()`.
 #[inline]
-pub fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
-    assert_eq!(a.len(), codes.len(), "dot_u8: slices differ in length");
-    (selected().dot_u8)(a, codes)
+pub fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
+    assert_eq!(q.len(), codes.len(), "dot_u8_i16: slices differ in length");
+    (selected().dot_u8_i16)(q, codes)
 }
 
 /// The code kernel of `isa`, if this CPU supports it; see [`dot_for`].
-pub fn dot_u8_for(isa: Isa) -> Option<CodeKernel> {
-    Kernels::for_isa(isa).map(|k| k.dot_u8)
+pub fn dot_u8_i16_for(isa: Isa) -> Option<CodeKernel> {
+    Kernels::for_isa(isa).map(|k| k.dot_u8_i16)
 }
 
 /// The squared-norm kernel of `isa`, if this CPU supports it; see [`dot_for`].
@@ -383,22 +384,20 @@ mod tests {
         Ok(())
     }
 
-    /// Every available code kernel, and the dispatched one, against the `f64` reference.
-    fn check_dot_u8(a: &[f32], codes: &[u8]) -> Result<(), TestCaseError> {
-        let wide: Vec<f32> = codes.iter().map(|&c| f32::from(c)).collect();
-        let (exact, abs) = dot_f64(a, &wide);
+    /// Every available code kernel, and the dispatched one, equal the exact sum.
+    fn check_dot_u8_i16(q: &[i16], codes: &[u8]) -> Result<(), TestCaseError> {
+        let exact = scalar::dot_u8_i16(q, codes);
         for isa in available() {
-            let got = dot_u8_for(isa).unwrap()(a, codes);
-            prop_assert!(
-                within_budget(got, exact, abs),
-                "{isa:?} dot_u8, len {}: got {got}, exact {exact}",
-                a.len()
+            let got = dot_u8_i16_for(isa).unwrap()(q, codes);
+            prop_assert_eq!(
+                i64::from(got),
+                exact,
+                "{:?} dot_u8_i16, len {}",
+                isa,
+                q.len()
             );
         }
-        prop_assert_eq!(
-            dot_u8(a, codes).to_bits(),
-            (selected().dot_u8)(a, codes).to_bits()
-        );
+        prop_assert_eq!(i64::from(dot_u8_i16(q, codes)), exact);
         Ok(())
     }
 
@@ -418,11 +417,13 @@ mod tests {
         }
 
         #[test]
-        fn code_kernels_match_f64_reference(
-            pairs in prop::collection::vec((-10.0f32..=10.0, any::<u8>()), 0..=1030)
+        fn code_kernels_are_exact(
+            pairs in prop::collection::vec((any::<i16>(), any::<u8>()), 0..=1030)
         ) {
-            let (a, codes): (Vec<f32>, Vec<u8>) = pairs.into_iter().unzip();
-            check_dot_u8(&a, &codes)?;
+            // Within the exactness bound at any length up to 1030: 255 · 1030 · 6554 < 2³¹.
+            let (q, codes): (Vec<i16>, Vec<u8>) =
+                pairs.into_iter().map(|(a, c)| (a / 5, c)).unzip();
+            check_dot_u8_i16(&q, &codes)?;
         }
 
         /// Same-sign inputs: no cancellation, so rounding errors pile up the most.

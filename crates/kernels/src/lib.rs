@@ -52,8 +52,8 @@ pub mod scalar;
 mod topk;
 
 pub use dispatch::{
-    CodeKernel, Isa, MatrixKernel, NormKernel, PairKernel, dot, dot_for, dot_matrix_for, dot_u8,
-    dot_u8_for, isa, l2_squared, l2_squared_for, norm_squared, norm_squared_for,
+    CodeKernel, Isa, MatrixKernel, NormKernel, PairKernel, dot, dot_for, dot_matrix_for,
+    dot_u8_i16, dot_u8_i16_for, isa, l2_squared, l2_squared_for, norm_squared, norm_squared_for,
 };
 pub use matrix::dot_matrix;
 pub use prefetch::prefetch;

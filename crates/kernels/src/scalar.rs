@@ -56,26 +56,23 @@ pub fn norm_squared(a: &[f32]) -> f32 {
     dot(a, a)
 }
 
-/// `Σ aᵢ·cᵢ` over 8-bit codes `c` (each widened to `f32`), accumulated in `f32`: the inner
-/// loop of scoring quantized rows (LVQ) against an `f32` query.
+/// `Σ qᵢ·cᵢ` of 16-bit integers and 8-bit codes, exactly, in `i64`: the inner loop of
+/// scoring quantized rows (LVQ) against a query scaled to integers. The SIMD kernels
+/// accumulate in `i32` and equal this whenever `255 · Σ|qᵢ| < 2³¹`, which callers keep.
 ///
 /// # Panics
-/// If `a.len() != codes.len()`.
-pub fn dot_u8(a: &[f32], codes: &[u8]) -> f32 {
-    assert_eq!(a.len(), codes.len(), "dot_u8: slices differ in length");
-    let (a_blocks, a_tail) = a.as_chunks::<LANES>();
-    let (c_blocks, c_tail) = codes.as_chunks::<LANES>();
-    let mut acc = [0.0f32; LANES];
-    for (x, c) in a_blocks.iter().zip(c_blocks) {
-        for ((s, x), &c) in acc.iter_mut().zip(x).zip(c) {
-            *s += x * f32::from(c);
-        }
-    }
-    let mut sum = reduce(acc);
-    for (x, &c) in a_tail.iter().zip(c_tail) {
-        sum += x * f32::from(c);
-    }
-    sum
+/// If `q.len() != codes.len()`.
+pub fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i64 {
+    assert_eq!(q.len(), codes.len(), "dot_u8_i16: slices differ in length");
+    q.iter()
+        .zip(codes)
+        .map(|(&a, &c)| i64::from(a) * i64::from(c))
+        .sum()
+}
+
+/// [`dot_u8_i16`] in `i32` with wrapping, the contract of the SIMD kernels.
+pub(crate) fn dot_u8_i16_i32(q: &[i16], codes: &[u8]) -> i32 {
+    dot_u8_i16(q, codes) as i32
 }
 
 /// Pairwise sum of the lanes, so the reduction adds at most 3 dependent roundings.
