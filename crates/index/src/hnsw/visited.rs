@@ -1,42 +1,50 @@
-//! A reusable visited set: one generation tag per node, so clearing between queries is one
-//! increment instead of a memset of n entries.
+//! A reusable visited set: one bit per node, and a list of the words a search touched so that
+//! clearing costs what the search visited, not the graph's size.
 //!
-//! Tags are one byte: at 117k nodes the set is 117 KB and stays in L2, where `u32` tags
-//! (470 KB) missed on about a fifth of the checks. The price is a memset every 255 queries.
+//! One bit per node keeps the set of a 117k-node graph in 15 KB, inside L1/L2 while a search
+//! streams hundreds of rows through the caches; one byte or one `u32` tag per node (117 KB,
+//! 470 KB) missed on a noticeable share of the checks in profiles.
 
 #[derive(Debug, Clone, Default)]
 pub struct VisitedSet {
-    tags: Vec<u8>,
-    generation: u8,
+    words: Vec<u64>,
+    /// Indices of the words that are non-zero.
+    touched: Vec<u32>,
 }
 
 impl VisitedSet {
     pub fn new(n: usize) -> VisitedSet {
-        VisitedSet {
-            tags: vec![0; n],
-            generation: 1,
-        }
+        let mut v = VisitedSet::default();
+        v.reset(n);
+        v
     }
 
     /// Starts a new query over `n` nodes: everything becomes unvisited.
     pub fn reset(&mut self, n: usize) {
-        if self.tags.len() < n {
-            self.tags.resize(n, 0);
+        for &w in &self.touched {
+            if let Some(word) = self.words.get_mut(w as usize) {
+                *word = 0;
+            }
         }
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            // Wrapped after 255 queries: old tags could collide, so clear once.
-            self.tags.iter_mut().for_each(|t| *t = 0);
-            self.generation = 1;
+        self.touched.clear();
+        let words = n.div_ceil(64);
+        if self.words.len() < words {
+            self.words.resize(words, 0);
         }
     }
 
-    /// Marks `node` visited; returns whether it was unvisited before.
+    /// Marks `node` visited; returns whether it was unvisited before. Nodes beyond the
+    /// largest size ever given to `reset` count as visited (they are never expanded).
     #[inline]
     pub fn insert(&mut self, node: u32) -> bool {
-        match self.tags.get_mut(node as usize) {
-            Some(t) if *t != self.generation => {
-                *t = self.generation;
+        let w = node / 64;
+        let bit = 1u64 << (node % 64);
+        match self.words.get_mut(w as usize) {
+            Some(word) if *word & bit == 0 => {
+                if *word == 0 {
+                    self.touched.push(w);
+                }
+                *word |= bit;
                 true
             }
             _ => false,
@@ -49,15 +57,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn generations_clear_cheaply() {
-        let mut v = VisitedSet::new(4);
+    fn bits_clear_between_queries() {
+        let mut v = VisitedSet::new(130);
         assert!(v.insert(2));
         assert!(!v.insert(2));
-        v.reset(4);
+        assert!(v.insert(3));
+        assert!(v.insert(129));
+        v.reset(130);
         assert!(v.insert(2));
-        assert!(!v.insert(9), "out of range counts as visited");
-        v.generation = u8::MAX;
-        v.reset(4);
-        assert!(v.insert(2));
+        assert!(v.insert(129));
+        assert!(!v.insert(192), "out of range counts as visited");
+        v.reset(10);
+        assert!(v.insert(129), "cleared even when the next graph is smaller");
     }
 }
