@@ -1,4 +1,4 @@
-//! Large arrays that searches read at random (codes, links), in memory that can be backed by
+//! Large arrays that searches read at random (codes, level-0 links), in memory that can be backed by
 //! transparent huge pages.
 //!
 //! A graph search touches a few hundred rows scattered over tens of megabytes: with 4 KiB
@@ -7,53 +7,84 @@
 //! it (Linux with transparent huge pages in `madvise` or `always` mode); elsewhere the advice
 //! fails harmlessly and the buffer behaves as ordinary memory.
 
+use bytemuck::Pod;
 use memmap2::{Advice, MmapMut};
+use std::marker::PhantomData;
 
-/// A zero-initialised, page-aligned byte buffer of fixed length.
-pub struct HugeBytes {
+/// A zero-initialised, page-aligned array of plain numbers of fixed length.
+pub struct HugeArray<T: Pod> {
     map: Option<MmapMut>,
+    len: usize,
+    _item: PhantomData<T>,
 }
 
-impl HugeBytes {
-    /// `len` zero bytes. Falls back to no buffer (length 0) only for `len == 0`; a failed
-    /// mapping is an allocation failure and aborts like `Vec`'s.
-    pub fn zeroed(len: usize) -> HugeBytes {
-        if len == 0 {
-            return HugeBytes { map: None };
+impl<T: Pod> HugeArray<T> {
+    /// `len` zeroed items. A failed mapping is an allocation failure and aborts like `Vec`'s.
+    pub fn zeroed(len: usize) -> HugeArray<T> {
+        let bytes = len * size_of::<T>();
+        let map = (bytes > 0).then(|| {
+            let map = match MmapMut::map_anon(bytes) {
+                Ok(m) => m,
+                Err(e) => panic!("cannot allocate {bytes} bytes: {e}"),
+            };
+            // Advice only: without transparent huge pages the buffer keeps 4 KiB pages.
+            let _ = map.advise(Advice::HugePage);
+            map
+        });
+        HugeArray {
+            map,
+            len,
+            _item: PhantomData,
         }
-        let map = match MmapMut::map_anon(len) {
-            Ok(m) => m,
-            Err(e) => panic!("cannot allocate {len} bytes: {e}"),
-        };
-        // Advice only: without transparent huge pages the buffer simply keeps 4 KiB pages.
-        let _ = map.advise(Advice::HugePage);
-        HugeBytes { map: Some(map) }
+    }
+
+    /// A copy of `items`.
+    pub fn from_slice(items: &[T]) -> HugeArray<T> {
+        let mut a = HugeArray::zeroed(items.len());
+        a.as_mut_slice().copy_from_slice(items);
+        a
     }
 
     pub fn len(&self) -> usize {
-        self.map.as_ref().map_or(0, |m| m.len())
+        self.len
     }
 
-    pub fn as_slice(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+    pub fn as_slice(&self) -> &[T] {
+        // A mapping is page-aligned, so the cast cannot fail on alignment or size.
+        self.map.as_deref().map_or(&[], |b| bytemuck::cast_slice(b))
     }
 
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.map.as_deref_mut().unwrap_or_default()
-    }
-}
-
-impl Clone for HugeBytes {
-    fn clone(&self) -> HugeBytes {
-        let mut copy = HugeBytes::zeroed(self.len());
-        copy.as_mut_slice().copy_from_slice(self.as_slice());
-        copy
+    pub fn as_mut_slice(&mut self) -> &mut [T] {
+        self.map
+            .as_deref_mut()
+            .map_or(&mut [], |b| bytemuck::cast_slice_mut(b))
     }
 }
 
-impl std::fmt::Debug for HugeBytes {
+impl<T: Pod> std::ops::Deref for HugeArray<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T: Pod> Clone for HugeArray<T> {
+    fn clone(&self) -> HugeArray<T> {
+        HugeArray::from_slice(self.as_slice())
+    }
+}
+
+impl<T: Pod + PartialEq> PartialEq for HugeArray<T> {
+    fn eq(&self, other: &HugeArray<T>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: Pod + Eq> Eq for HugeArray<T> {}
+
+impl<T: Pod> std::fmt::Debug for HugeArray<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HugeBytes({} bytes)", self.len())
+        write!(f, "HugeArray({} items)", self.len)
     }
 }
 
@@ -63,12 +94,14 @@ mod tests {
 
     #[test]
     fn zeroed_aligned_and_cloned() {
-        let mut b = HugeBytes::zeroed(5 << 20);
-        assert!(b.as_slice().iter().all(|&x| x == 0));
-        assert_eq!(b.as_slice().as_ptr().align_offset(4096), 0);
+        let mut b = HugeArray::<u32>::zeroed(5 << 18);
+        assert!(b.iter().all(|&x| x == 0));
+        assert_eq!(b.as_ptr().align_offset(4096), 0);
         b.as_mut_slice()[12345] = 7;
         let c = b.clone();
-        assert_eq!(c.as_slice()[12345], 7);
-        assert_eq!(HugeBytes::zeroed(0).len(), 0);
+        assert_eq!(c[12345], 7);
+        assert_eq!(c, b);
+        assert_eq!(HugeArray::<u8>::zeroed(0).len(), 0);
+        assert_eq!(HugeArray::from_slice(&[1u8, 2, 3]).as_slice(), &[1, 2, 3]);
     }
 }

@@ -29,7 +29,7 @@
 
 use crate::Metric;
 use crate::hnsw::Scorer;
-use crate::huge::HugeBytes;
+use crate::huge::HugeArray;
 use rayon::prelude::*;
 
 /// Rows encoded in parallel per task.
@@ -50,7 +50,7 @@ pub struct Lvq8 {
     dim: usize,
     mean: Vec<f32>,
     /// `n·dim` codes, page-aligned (so 64-byte aligned), on huge pages where possible.
-    codes: HugeBytes,
+    codes: HugeArray<u8>,
     params: Vec<RowParams>,
 }
 
@@ -92,7 +92,7 @@ impl Lvq8 {
         Lvq8 {
             dim,
             mean,
-            codes: HugeBytes::zeroed(n * dim),
+            codes: HugeArray::zeroed(n * dim),
             params: vec![RowParams::default(); n],
         }
     }

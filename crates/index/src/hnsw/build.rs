@@ -13,6 +13,7 @@
 use super::heap::{Candidates, Results, Scored};
 use super::{HnswGraph, VisitedSet};
 use crate::Metric;
+use crate::huge::HugeArray;
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -363,11 +364,13 @@ pub fn build(
         m0,
         entry,
         max_level,
-        links0: builder
-            .links0
-            .into_iter()
-            .map(AtomicU32::into_inner)
-            .collect(),
+        links0: HugeArray::from_slice(
+            &builder
+                .links0
+                .into_iter()
+                .map(AtomicU32::into_inner)
+                .collect::<Vec<u32>>(),
+        ),
         upper: builder
             .upper
             .into_iter()

@@ -46,7 +46,7 @@ pub fn encode(g: &HnswGraph) -> Vec<u8> {
     }
     out.extend_from_slice(&g.levels);
     out.resize(out.len() + (4 - n % 4) % 4, 0);
-    for part in [&g.links0, &g.upper_start, &g.upper] {
+    for part in [&g.links0[..], &g.upper_start, &g.upper] {
         for v in part.iter() {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -181,7 +181,7 @@ pub fn decode(bytes: &[u8]) -> Result<HnswGraph, FormatError> {
         entry,
         max_level,
         levels,
-        links0,
+        links0: crate::huge::HugeArray::from_slice(&links0),
         upper_start,
         upper,
     })

@@ -17,6 +17,7 @@ pub use build::{BuildParams, build};
 pub use format::{FormatError, decode, encode};
 pub use visited::VisitedSet;
 
+use crate::huge::HugeArray;
 use crate::{Hit, Metric, SearchStats};
 use heap::{Candidates, Results, Scored};
 use std::cell::RefCell;
@@ -66,7 +67,7 @@ pub struct HnswGraph {
     pub(crate) max_level: usize,
     pub(crate) levels: Vec<u8>,
     /// `n × (1 + m0)`: count, then neighbour ids.
-    pub(crate) links0: Vec<u32>,
+    pub(crate) links0: HugeArray<u32>,
     /// `n + 1` block offsets into `upper`: node i's levels 1..=levels[i] are blocks
     /// `upper_start[i]..upper_start[i + 1]`.
     pub(crate) upper_start: Vec<u32>,
