@@ -4,6 +4,7 @@
 //! `../shared/datasets/wordnet`), prints one JSON object per search setting on stdout with the
 //! fields of `../shared/peers/README.md`, and progress on stderr.
 
+use crate::bench_filters;
 use crate::sysinfo::{self, Measured};
 use anyhow::{Context, Result, bail};
 use quiver_engine::{
@@ -47,6 +48,14 @@ pub struct BenchArgs {
     /// Distance: ip (dot), cosine or l2.
     #[arg(long, default_value = "ip")]
     pub metric: String,
+    /// Also run filtered search: one filter per line (`{"name", "filter", "selectivity"}`);
+    /// payloads come from `<dataset>/base.jsonl`, ground truth from
+    /// `<dataset>/groundtruth.<name>.ivecs`. Field indexes are declared for the filters' keys.
+    #[arg(long)]
+    pub filters: Option<PathBuf>,
+    /// Filtered search: use only the first N queries.
+    #[arg(long, default_value_t = 1000)]
+    pub filter_queries: usize,
 }
 
 struct Dataset {
@@ -205,6 +214,24 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         )]),
     };
     let c = db.create_collection("bench", schema, CollectionConfig::default())?;
+    let (filters, mut payloads) = match &a.filters {
+        Some(path) => {
+            let filters = bench_filters::read_filters(path)?;
+            let payloads = bench_filters::read_payloads(&a.dataset.join("base.jsonl"), n)?;
+            let declared = bench_filters::declare_indexes(&c, &filters, &payloads)?;
+            eprintln!(
+                "bench: {} filters; field indexes: {}",
+                filters.len(),
+                declared
+                    .iter()
+                    .map(|(k, v)| format!("{k} ({v})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            (filters, payloads)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
 
     // Build: from vectors in memory to a sealed, searchable segment.
     let mut progress = crate::progress::Progress::new("building", Some(n as u64), "points");
@@ -216,7 +243,14 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
                 let points = chunk
                     .chunks_exact(dim)
                     .enumerate()
-                    .map(|(i, v)| Point::new((b * 10_000 + i) as u64, v.to_vec()))
+                    .map(|(i, v)| {
+                        let row = b * 10_000 + i;
+                        let p = Point::new(row as u64, v.to_vec());
+                        match payloads.get_mut(row) {
+                            Some(payload) => p.with_payload(std::mem::take(payload)),
+                            None => p,
+                        }
+                    })
                     .collect();
                 c.upsert(points)?;
                 progress.update(((b + 1) * 10_000).min(n) as u64, "");
@@ -366,6 +400,87 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
             dist_per_query
         );
         println!("{line}");
+    }
+    for nf in &filters {
+        let truth_path = a.dataset.join(format!("groundtruth.{}.ivecs", nf.name));
+        let (fgt, fgt_rows, fgt_k) = quiver_formats::read_ivecs(&truth_path)?;
+        let fnq = a.filter_queries.min(nq).min(fgt_rows);
+        let matched = c.count_filtered(&nf.filter)?;
+        let matching: std::collections::HashSet<u64> = c
+            .scroll_filtered(
+                None,
+                usize::MAX,
+                quiver_engine::With::default(),
+                Some(&nf.filter),
+            )?
+            .points
+            .iter()
+            .filter_map(|r| match r.id {
+                quiver_engine::PointId::Num(x) => Some(x),
+                quiver_engine::PointId::Uuid(_) => None,
+            })
+            .collect();
+        for ef in a.ef.iter().copied() {
+            let ef = (index != IndexKind::Flat).then_some(ef);
+            let reqs = bench_filters::requests(&queries, dim, fnq, a.k, ef, &nf.filter);
+            let label = format!(
+                " filter={}{}",
+                nf.name,
+                ef.map_or(String::new(), |e| format!(" ef={e}"))
+            );
+            eprintln!("bench{label}: {fnq} queries one at a time, 1 thread");
+            let mut results = Vec::new();
+            let d0 = c.distance_computations();
+            let st = best_of(a.reps, || {
+                results = reqs
+                    .iter()
+                    .map(|r| c.search(r).map(|h| ids_of(&h)).unwrap_or_default())
+                    .collect();
+            });
+            let dist_per_query =
+                (c.distance_computations() - d0) as f64 / (a.reps.max(1) * fnq.max(1)) as f64;
+            let recall = recall_at_10(&results, &fgt, fgt_k);
+            let returned: usize = results.iter().map(Vec::len).sum();
+            let not_matching = results
+                .iter()
+                .flatten()
+                .filter(|id| !matching.contains(id))
+                .count();
+            let mut line = base_line.clone();
+            line["nq"] = json!(fnq);
+            let mut params = json!({"storage": "f32", "metric": a.metric});
+            if let IndexKind::Hnsw {
+                m,
+                ef_construction,
+                quantization,
+            } = index
+            {
+                params["quantization"] = json!(format!("{quantization:?}").to_lowercase());
+                params["m"] = json!(m);
+                params["ef_construction"] = json!(ef_construction);
+                params["ef"] = json!(ef);
+            }
+            line["params"] = params;
+            line["filter"] = json!(nf.name);
+            line["selectivity"] = json!(nf.selectivity);
+            line["matched"] = json!(matched);
+            line["recall_at_10"] = json!(round(recall, 5));
+            line["qps_1t"] = json!(round(fnq as f64 / st.wall_s, 1));
+            line["qps_1t_mode"] = json!(format!(
+                "one search call per query on the calling thread, {fnq} queries, filter planned per segment (field indexes; exact over candidates or graph search checking the filter); best of {}",
+                a.reps
+            ));
+            line["cpu_util_1t"] = json!(st.cpu_util.map(|x| round(x, 2)));
+            line["other_cpu_1t"] = json!(st.other_cpu.map(|x| round(x, 2)));
+            line["dist_per_query"] = json!(round(dist_per_query, 1));
+            line["returned_mean"] = json!(round(returned as f64 / fnq.max(1) as f64, 3));
+            line["returned_not_matching"] = json!(not_matching);
+            eprintln!(
+                "bench{label}: recall@10 {recall:.4}, qps_1t {}, dist/q {dist_per_query:.0}, matched {matched}",
+                line["qps_1t"]
+            );
+            println!("{line}");
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `quiver`: the command-line face of Quiver.
 
 mod bench;
+mod bench_filters;
 mod demo;
 mod import;
 mod progress;
@@ -56,10 +57,36 @@ enum Command {
         #[arg(long)]
         with_vector: bool,
     },
-    /// Delete points by id.
+    /// Delete points by id, or those whose payload passes --filter.
     Delete {
         collection: String,
         ids: Vec<String>,
+        /// Delete the points matching this filter (Qdrant's JSON filter language).
+        #[arg(long, conflicts_with = "ids")]
+        filter: Option<String>,
+    },
+    /// Count points, all or those whose payload passes --filter.
+    Count {
+        collection: String,
+        /// Count the points matching this filter (Qdrant's JSON filter language).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Print how the filter is answered per segment to stderr.
+        #[arg(long, requires = "filter")]
+        explain: bool,
+    },
+    /// Declare a payload field index (built now for existing data, and at every seal), or
+    /// drop one with --drop.
+    Index {
+        collection: String,
+        /// The payload key path, as in filters (`lexname`, `meta.lang`, `tags[]`).
+        field: String,
+        /// keyword (strings: match), integer (match, range), float (range) or bool (match).
+        #[arg(long = "type", required_unless_present = "drop")]
+        kind: Option<String>,
+        /// Drop the field's index instead.
+        #[arg(long, conflicts_with = "kind")]
+        drop: bool,
     },
     /// Seal the mutable segment and rewrite segments with deleted points, freeing disk space.
     Compact { collection: String },
@@ -244,9 +271,66 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{o}");
             }
         }
-        Command::Delete { collection, ids } => {
+        Command::Delete {
+            collection,
+            filter: Some(filter),
+            ..
+        } => {
+            let filter = search::parse_filter(&filter)?;
+            let db = open_db(&data)?;
+            let n = db.collection(&collection)?.delete_by_filter(&filter)?;
+            eprintln!("deleted {n} point(s) matching the filter");
+        }
+        Command::Count {
+            collection,
+            filter,
+            explain,
+        } => {
+            let filter = filter.as_deref().map(search::parse_filter).transpose()?;
+            let db = open_db(&data)?;
+            let c = db.collection(&collection)?;
+            let n = match &filter {
+                Some(f) => {
+                    if explain {
+                        eprint!("{}", c.explain(f)?);
+                    }
+                    c.count_filtered(f)?
+                }
+                None => c.count_checked()?,
+            };
+            println!("{n}");
+        }
+        Command::Index {
+            collection,
+            field,
+            kind,
+            drop,
+        } => {
+            let db = open_db(&data)?;
+            let c = db.collection(&collection)?;
+            if drop {
+                if c.drop_field_index(&field)? {
+                    eprintln!("dropped the index on `{field}`");
+                } else {
+                    eprintln!("`{field}` has no index");
+                }
+            } else {
+                let name = kind.unwrap_or_default();
+                let Some(kind) = quiver_engine::FieldIndexKind::from_name(&name) else {
+                    bail!("unknown field index type `{name}`: use keyword, integer, float or bool");
+                };
+                if c.create_field_index(&field, kind)? {
+                    eprintln!("created a {kind} index on `{field}`");
+                } else {
+                    eprintln!("`{field}` already has a {kind} index");
+                }
+            }
+        }
+        Command::Delete {
+            collection, ids, ..
+        } => {
             if ids.is_empty() {
-                bail!("give at least one id to delete");
+                bail!("give at least one id to delete, or --filter");
             }
             let db = open_db(&data)?;
             let ids = ids
@@ -296,6 +380,7 @@ fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
             serde_json::json!({
                 "name": info.name, "points": info.points, "vectors": vectors, "segments": segments,
                 "disk_bytes": info.disk_bytes, "wal_bytes": info.wal_bytes, "last_seq": info.last_seq,
+                "payload_indexes": info.payload_indexes.iter().map(|(k, v)| (k.clone(), v.name())).collect::<BTreeMap<_, _>>(),
             })
         );
         return;
@@ -318,6 +403,9 @@ fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
             s.rows,
             s.deleted
         );
+    }
+    for (key, kind) in &info.payload_indexes {
+        println!("  field      {key}: {kind} index");
     }
     println!(
         "  disk       {:.2} MiB (log {:.2} MiB)",

@@ -36,9 +36,21 @@ pub struct SearchArgs {
     /// Graph search beam width (default 64; higher is more accurate and slower).
     #[arg(long)]
     pub ef: Option<usize>,
+    /// Only points whose payload passes this filter (Qdrant's JSON filter language), e.g.
+    /// '{"must": [{"key": "pos", "match": {"value": "n"}}]}'.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Print how the filter is answered per segment (field indexes, strategy) to stderr.
+    #[arg(long, requires = "filter")]
+    pub explain: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Parses a `--filter` argument; the error names the place in the filter.
+pub(crate) fn parse_filter(text: &str) -> Result<quiver_engine::Filter> {
+    quiver_engine::Filter::parse(text).map_err(|e| anyhow::anyhow!("--filter: {e}"))
 }
 
 fn parse_inline(s: &str) -> Result<Vec<f32>> {
@@ -76,8 +88,14 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         (None, Some(f)) => from_file(f, a.row)?,
         (None, None) => bail!("give the query with --vector or --vector-file"),
     };
+    let filter = a.filter.as_deref().map(parse_filter).transpose()?;
     let db = crate::open_db(data)?;
     let c = db.collection(&a.collection)?;
+    if a.explain
+        && let Some(f) = &filter
+    {
+        eprint!("{}", c.explain(f)?);
+    }
     let req = SearchRequest {
         vector_name: a.vector_name.clone(),
         vector,
@@ -88,6 +106,7 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
             vectors: a.with_vector,
         },
         ef: a.ef,
+        filter,
     };
     let t = Instant::now();
     let hits = c.search(&req)?;

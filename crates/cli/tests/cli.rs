@@ -192,3 +192,92 @@ fn bad_input_gives_clear_errors_and_changes_nothing() {
     assert!(err.contains("/nonexistent/x.fvecs"), "{err}");
     assert_eq!(points(d, "c"), 0);
 }
+
+#[test]
+fn filtered_search_count_index_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let file = d.join("points.jsonl");
+    let lines: String = (0..40)
+        .map(|i| {
+            let pos = ["n", "v", "a"][i % 3];
+            format!(
+                "{{\"id\": {i}, \"vector\": [{}, {}, 1], \"payload\": {{\"pos\": \"{pos}\", \"len\": {}}}}}\n",
+                i % 7,
+                i % 5,
+                i % 10
+            )
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    ok(&quiver(
+        d,
+        &[
+            "import",
+            "p",
+            file.to_str().unwrap(),
+            "--create",
+            "--distance",
+            "dot",
+        ],
+    ));
+    let verbs = r#"{"must": [{"key": "pos", "match": {"value": "v"}}]}"#;
+    let search = |d: &Path| -> serde_json::Value {
+        let out = ok(&quiver(
+            d,
+            &[
+                "search", "p", "--vector", "1, 1, 1", "-k", "5", "--json", "--filter", verbs,
+            ],
+        ));
+        serde_json::from_str(&out).unwrap()
+    };
+    let hits = search(d);
+    assert_eq!(hits.as_array().unwrap().len(), 5);
+    for h in hits.as_array().unwrap() {
+        assert_eq!(h["payload"]["pos"], "v", "{h}");
+    }
+    assert_eq!(
+        ok(&quiver(d, &["count", "p", "--filter", verbs])).trim(),
+        "13"
+    );
+    assert_eq!(ok(&quiver(d, &["count", "p"])).trim(), "40");
+
+    // Declaring an index changes the plan, not the answer.
+    ok(&quiver(d, &["compact", "p"]));
+    let out = quiver(d, &["count", "p", "--filter", verbs, "--explain"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pos: not indexed"));
+    ok(&quiver(d, &["index", "p", "pos", "--type", "keyword"]));
+    let out = quiver(d, &["count", "p", "--filter", verbs, "--explain"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pos: keyword index"));
+    assert_eq!(search(d), hits);
+    let info = ok(&quiver(d, &["info", "p", "--json"]));
+    assert!(
+        info.contains("\"payload_indexes\":{\"pos\":\"keyword\"}"),
+        "{info}"
+    );
+
+    // Malformed filters and index types are clear errors that say where.
+    let err = fails(&quiver(
+        d,
+        &[
+            "search",
+            "p",
+            "--vector",
+            "1,1,1",
+            "--filter",
+            r#"{"must": [{"key": "len", "range": {"gte": "x"}}]}"#,
+        ],
+    ));
+    assert!(err.contains("--filter: must[0].range.gte"), "{err}");
+    let err = fails(&quiver(d, &["count", "p", "--filter", "{\"must\": ["]));
+    assert!(err.contains("--filter"), "{err}");
+    let err = fails(&quiver(d, &["index", "p", "pos", "--type", "text"]));
+    assert!(err.contains("keyword, integer, float or bool"), "{err}");
+
+    ok(&quiver(d, &["delete", "p", "--filter", verbs]));
+    assert_eq!(
+        ok(&quiver(d, &["count", "p", "--filter", verbs])).trim(),
+        "0"
+    );
+    assert_eq!(points(d, "p"), 27);
+}

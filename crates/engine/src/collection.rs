@@ -7,14 +7,14 @@
 
 use crate::error::{Error, Result};
 use crate::ops::{Op, PreparedPoint};
-use crate::point::{
-    DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
-};
+use crate::planner::{self, RowFilter, parse_payload};
+use crate::point::{DEFAULT_EF, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
 use crate::schema::{
     CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, VectorKind,
 };
 use crate::segment::GraphIndex;
 use crate::segment::{Segment, View};
+use quiver_filter::{Filter, IndexKind as FieldKind, KeyPath};
 use quiver_index::hnsw::{self, DenseScorer};
 use quiver_index::lvq::Lvq8;
 use quiver_index::{Hit, SearchStats, flat};
@@ -76,6 +76,8 @@ pub struct CollectionInfo {
     pub disk_bytes: u64,
     pub wal_bytes: u64,
     pub last_seq: u64,
+    /// Declared payload field indexes: key -> kind.
+    pub payload_indexes: BTreeMap<String, FieldKind>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +112,8 @@ pub struct Collection {
     durability: Durability,
     wal: Wal,
     maintenance: Mutex<Published>,
+    /// Declared payload field indexes; changed only under the maintenance lock.
+    payload_indexes: RwLock<BTreeMap<String, FieldKind>>,
     state: RwLock<State>,
     segments: RwLock<SegmentList>,
     /// Set when a write could not complete (I/O error after logging): nothing more is accepted
@@ -149,14 +153,6 @@ fn normalize(v: &mut [f32]) {
     }
 }
 
-fn parse_payload(bytes: &[u8]) -> Payload {
-    if bytes.is_empty() {
-        return Payload::new();
-    }
-    // Payload bytes were produced by serde_json from a map and are checksummed on disk.
-    serde_json::from_slice(bytes).unwrap_or_default()
-}
-
 pub(crate) const WAL_DIR: &str = "wal";
 pub(crate) const SEGMENTS_DIR: &str = "segments";
 
@@ -179,6 +175,7 @@ impl Collection {
             segments: Vec::new(),
             next_segment_id: 1,
             wal_watermark: 0,
+            payload_indexes: BTreeMap::new(),
         }
         .write(dir)?;
         Ok(())
@@ -200,6 +197,14 @@ impl Collection {
                 path: manifest_path.clone(),
                 message: format!("collection settings not understood: {e}"),
             })?;
+        let mut payload_indexes = BTreeMap::new();
+        for (key, kind) in &manifest.payload_indexes {
+            let kind = FieldKind::from_name(kind).ok_or_else(|| Error::Corrupt {
+                path: manifest_path.clone(),
+                message: format!("field index `{key}` has unknown kind `{kind}`"),
+            })?;
+            payload_indexes.insert(key.clone(), kind);
+        }
         let dims = schema.dims();
         let segments_dir = dir.join(SEGMENTS_DIR);
         remove_unlisted_segments(&segments_dir, &manifest)?;
@@ -218,7 +223,8 @@ impl Collection {
             };
             segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
             let graphs = load_graphs(&schema, &files)?;
-            let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs));
+            let fields = planner::load_fields(&files, &payload_indexes);
+            let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs, fields));
             published.insert(entry.id, (entry.deleted_gen, seg.deleted.count()));
             seg.with_view(|v| -> Result<()> {
                 for (row, id) in v.ids.iter().enumerate() {
@@ -298,6 +304,7 @@ impl Collection {
                 watermark: manifest.wal_watermark,
                 deleted: published,
             }),
+            payload_indexes: RwLock::new(payload_indexes),
             state: RwLock::new(state),
             segments: RwLock::new(Arc::new(list)),
             failed: Mutex::new(None),
@@ -507,6 +514,79 @@ impl Collection {
         Ok(self.count())
     }
 
+    /// Number of live points whose payload passes `filter`.
+    pub fn count_filtered(&self, filter: &Filter) -> Result<u64> {
+        self.check_usable()?;
+        let mut n = 0;
+        for seg in self.snapshot().iter() {
+            n += seg.with_view(|v| RowFilter::new(filter, seg, v).passing().count() as u64);
+        }
+        Ok(n)
+    }
+
+    /// Ids of the live points whose payload passes `filter`, per segment order.
+    fn matching_ids(&self, filter: &Filter) -> Vec<PointId> {
+        let mut ids = Vec::new();
+        for seg in self.snapshot().iter() {
+            seg.with_view(|v| {
+                let rf = RowFilter::new(filter, seg, v);
+                ids.extend(rf.passing().map(|r| v.ids[r as usize]));
+            });
+        }
+        ids
+    }
+
+    /// Deletes the points whose payload passes `filter` (those matching when the call starts;
+    /// logged as a delete of their ids). Returns how many were deleted.
+    pub fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
+        self.check_usable()?;
+        let ids = self.matching_ids(filter);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        // Keep each logged record well under the WAL's record limit.
+        for chunk in ids.chunks(100_000) {
+            deleted += self.delete(chunk)?;
+        }
+        Ok(deleted)
+    }
+
+    /// How a filter would be answered, one line per segment: rows, the estimate, how each
+    /// condition is answered (field index or checked per point), and the search strategy.
+    pub fn explain(&self, filter: &Filter) -> Result<String> {
+        self.check_usable()?;
+        let mut out = String::new();
+        for seg in self.snapshot().iter() {
+            let line = seg.with_view(|v| {
+                let fields = seg.fields();
+                let rows = v.rows() as u32;
+                let plan = quiver_filter::describe(filter, &fields, rows);
+                let rf = RowFilter::new(filter, seg, v);
+                let candidates = rf.candidate_count();
+                let has_graph = seg.graphs.iter().any(Option::is_some);
+                let strategy = if !has_graph {
+                    "exact scan of the candidates (no graph)"
+                } else if planner::exact_is_cheaper(candidates, u64::from(rows)) {
+                    "exact scan of the candidates (few)"
+                } else {
+                    "graph search, filter checked during traversal"
+                };
+                format!(
+                    "segment {} ({}, {rows} rows): estimate {}; candidates {candidates} ({} sure, {} checked per point); {plan}; strategy: {strategy}",
+                    seg.id,
+                    if seg.is_mutable() { "mutable, no field indexes" } else { "sealed" },
+                    plan.estimate,
+                    rf.eval.matched.len(),
+                    rf.eval.unsure.len(),
+                )
+            });
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
     fn snapshot(&self) -> SegmentList {
         Arc::clone(&rlock(&self.segments))
     }
@@ -544,15 +624,44 @@ impl Collection {
 
     /// Up to `limit` points in id order, starting at `from` (inclusive).
     pub fn scroll(&self, from: Option<PointId>, limit: usize, with: With) -> Result<ScrollPage> {
+        self.scroll_filtered(from, limit, with, None)
+    }
+
+    /// [`Collection::scroll`] over the points whose payload passes `filter`.
+    pub fn scroll_filtered(
+        &self,
+        from: Option<PointId>,
+        limit: usize,
+        with: With,
+        filter: Option<&Filter>,
+    ) -> Result<ScrollPage> {
         self.check_usable()?;
         let state = rlock(&self.state);
+        // Per segment, the rows that pass (evaluated once per page).
+        let passing: HashMap<u64, quiver_filter::RoaringBitmap> = match filter {
+            Some(f) => state
+                .by_id
+                .iter()
+                .map(|(id, seg)| {
+                    let rows = seg.with_view(|v| RowFilter::new(f, seg, v).passing().collect());
+                    (*id, rows)
+                })
+                .collect(),
+            None => HashMap::new(),
+        };
+        let passes = |loc: &Loc| {
+            filter.is_none()
+                || passing
+                    .get(&loc.segment)
+                    .is_some_and(|b| b.contains(loc.offset))
+        };
         let range = match from {
             Some(f) => state.ids.range(f..),
             None => state.ids.range(..),
         };
         let mut points = Vec::with_capacity(limit.min(1024));
         let mut next = None;
-        for (id, loc) in range {
+        for (id, loc) in range.filter(|(_, loc)| passes(loc)) {
             if points.len() == limit {
                 next = Some(*id);
                 break;
@@ -581,8 +690,9 @@ impl Collection {
         let mut per_segment = Vec::with_capacity(segments.len());
         let mut dist = 0;
         let ef = req.ef.unwrap_or(DEFAULT_EF);
+        let filter = req.filter.as_ref();
         for seg in segments.iter() {
-            let (hits, stats) = search_segment(seg, position, kind, &query, k, ef);
+            let (hits, stats) = search_segment(seg, position, kind, &query, k, ef, filter);
             dist += stats.distance_computations;
             per_segment.push(hits);
         }
@@ -594,6 +704,10 @@ impl Collection {
     /// Many queries at once, spread over the current rayon pool. Results in request order.
     pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
         self.check_usable()?;
+        if reqs.iter().any(|r| r.filter.is_some()) {
+            // Filtered searches are planned per query and segment: one query per task.
+            return reqs.par_iter().map(|r| self.search(r)).collect();
+        }
         let segments = self.snapshot();
         let mut out = vec![Vec::new(); reqs.len()];
         // Group requests by vector so that each group is one matrix of queries.
@@ -628,7 +742,7 @@ impl Collection {
                         .zip(matrix.par_chunks(kind.dim()))
                         .map(|(&i, q)| {
                             let ef = reqs[i].ef.unwrap_or(DEFAULT_EF);
-                            search_segment(seg, position, kind, q, reqs[i].k.min(k), ef)
+                            search_segment(seg, position, kind, q, reqs[i].k.min(k), ef, None)
                         })
                         .collect();
                     let mut stats = SearchStats::default();
@@ -769,6 +883,7 @@ impl Collection {
         })?;
         let files = segfiles::open_segment(&dir, frozen.rows() as u64, &dims)?;
         let graphs = self.build_graphs(&files)?;
+        let fields = self.write_fields(&files)?;
         // 3. Swap the frozen segment for the sealed one, carrying its deletions over.
         {
             let mut state = wlock(&self.state);
@@ -777,6 +892,7 @@ impl Collection {
                 files,
                 frozen.deleted.snapshot(frozen.rows()),
                 graphs,
+                fields,
             ));
             state.by_id.insert(frozen.id, Arc::clone(&sealed));
             let list = rlock(&self.segments)
@@ -866,6 +982,101 @@ impl Collection {
         Ok(graphs)
     }
 
+    /// Builds the declared payload field indexes of a new segment and writes them into its
+    /// directory (which no manifest names yet) as `fields`.
+    fn write_fields(&self, files: &segfiles::SegmentFiles) -> Result<quiver_filter::FieldIndexes> {
+        let declared = rlock(&self.payload_indexes).clone();
+        if declared.is_empty() {
+            return Ok(Default::default());
+        }
+        let fields = planner::build_fields(&declared, files);
+        segfiles::write_index_file(
+            &files.dir,
+            segfiles::FIELDS_FILE,
+            segfiles::FIELDS_KIND,
+            [files.rows as u64, 0, 0, 0],
+            &fields.encode(),
+        )?;
+        Ok(fields)
+    }
+
+    /// Declares a payload field index on `key` (a key path as in filters) and builds it for
+    /// every sealed segment (rewriting each segment's `fields` file), then publishes the
+    /// manifest. Returns `false` if the same index was already declared; a different kind on
+    /// the same key is an error (drop it first).
+    pub fn create_field_index(&self, key: &str, kind: FieldKind) -> Result<bool> {
+        self.check_usable()?;
+        let path = KeyPath::parse(key)
+            .map_err(|e| self.invalid(format!("field index key `{key}`: {e}")))?;
+        let key = path.as_str().to_string();
+        let mut published = mlock(&self.maintenance);
+        match rlock(&self.payload_indexes).get(&key) {
+            Some(k) if *k == kind => return Ok(false),
+            Some(k) => {
+                return Err(self.invalid(format!(
+                    "field `{key}` already has a {k} index; drop it before creating a {kind} index"
+                )));
+            }
+            None => {}
+        }
+        wlock(&self.payload_indexes).insert(key.clone(), kind);
+        let one = BTreeMap::from([(key, kind)]);
+        let result = (|| -> Result<()> {
+            for seg in self.snapshot().iter() {
+                let crate::segment::Body::Sealed(files) = &seg.body else {
+                    continue;
+                };
+                let mut fields = (*seg.fields()).clone();
+                for index in planner::build_fields(&one, files).iter() {
+                    fields.insert(index.clone());
+                }
+                segfiles::replace_fields_file(&files.dir, files.rows as u64, &fields.encode())?;
+                seg.set_fields(fields);
+            }
+            let watermark = published.watermark;
+            self.publish(&mut published, watermark, &[])
+        })();
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Drops a declared payload field index. Returns whether it existed. Filters on the key
+    /// still work, checked per point.
+    pub fn drop_field_index(&self, key: &str) -> Result<bool> {
+        self.check_usable()?;
+        let key = KeyPath::parse(key)
+            .map_err(|e| self.invalid(format!("field index key `{key}`: {e}")))?
+            .as_str()
+            .to_string();
+        let mut published = mlock(&self.maintenance);
+        if wlock(&self.payload_indexes).remove(&key).is_none() {
+            return Ok(false);
+        }
+        let result = (|| -> Result<()> {
+            // The manifest first: a crash after it leaves `fields` files with an extra index,
+            // which open ignores.
+            let watermark = published.watermark;
+            self.publish(&mut published, watermark, &[])?;
+            for seg in self.snapshot().iter() {
+                let crate::segment::Body::Sealed(files) = &seg.body else {
+                    continue;
+                };
+                let mut fields = (*seg.fields()).clone();
+                if fields.remove(&key).is_some() {
+                    segfiles::replace_fields_file(&files.dir, files.rows as u64, &fields.encode())?;
+                    seg.set_fields(fields);
+                }
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) => self.fail(e),
+        }
+    }
+
     /// Writes changed deleted bitmaps and a new manifest with `watermark`, then truncates the
     /// log and removes what the new manifest no longer names (`removed` segments).
     fn publish(&self, published: &mut Published, watermark: u64, removed: &[u64]) -> Result<()> {
@@ -928,6 +1139,10 @@ impl Collection {
             segments: entries,
             next_segment_id,
             wal_watermark: watermark,
+            payload_indexes: rlock(&self.payload_indexes)
+                .iter()
+                .map(|(k, v)| (k.clone(), v.name().to_string()))
+                .collect(),
         }
         .write(&self.dir)?;
         // The manifest is durable: older state can go.
@@ -1016,6 +1231,7 @@ impl Collection {
         let (dir, _) = writer.finish()?;
         let files = segfiles::open_segment(&dir, origin.len() as u64, &dims)?;
         let graphs = self.build_graphs(&files)?;
+        let fields = self.write_fields(&files)?;
         // 3. Swap: carry over deletions made meanwhile and repoint the id map.
         {
             let mut state = wlock(&self.state);
@@ -1024,6 +1240,7 @@ impl Collection {
                 files,
                 vec![0; origin.len().div_ceil(64)],
                 graphs,
+                fields,
             ));
             let current: Vec<Vec<u64>> = chosen
                 .iter()
@@ -1106,6 +1323,7 @@ impl Collection {
             disk_bytes: qfs::disk_usage(&self.dir)?,
             wal_bytes: self.wal.disk_bytes()?,
             last_seq: self.wal.last_seq(),
+            payload_indexes: rlock(&self.payload_indexes).clone(),
         })
     }
 
@@ -1251,7 +1469,9 @@ fn rerank_count(k: usize) -> usize {
     (2 * k).max(10)
 }
 
-/// Searches one segment: its graph for `position` if it has one, else exactly.
+/// Searches one segment: its graph for `position` if it has one, else exactly. With a
+/// filter, the planner (`planner.rs`) picks exact search over the candidate rows or graph
+/// search with the filter checked during traversal.
 fn search_segment(
     seg: &Segment,
     position: usize,
@@ -1259,33 +1479,56 @@ fn search_segment(
     query: &[f32],
     k: usize,
     ef: usize,
+    filter: Option<&Filter>,
 ) -> (Vec<Hit>, SearchStats) {
     seg.with_view(|v| {
-        let deleted = &v.deleted;
-        let accept = |o: u32| !deleted.is_deleted(o);
         let rows = v.vectors[position];
-        match seg.graphs.get(position).and_then(Option::as_ref) {
-            Some(index) => {
-                let metric = kind.distance().metric();
-                let exact = DenseScorer {
-                    rows,
-                    dim: kind.dim(),
-                    metric,
-                    query,
-                };
-                match &index.codes {
-                    Some(codes) => index.graph.search_reranked(
-                        &codes.scorer(query, metric),
-                        &exact,
-                        k,
-                        ef,
-                        rerank_count(k),
-                        accept,
-                    ),
-                    None => index.graph.search(&exact, k, ef, accept),
-                }
+        let (dim, metric) = (kind.dim(), kind.distance().metric());
+        let graph = seg.graphs.get(position).and_then(Option::as_ref);
+        let graph_search = |index: &GraphIndex, accept: &dyn Fn(u32) -> bool| {
+            let exact = DenseScorer {
+                rows,
+                dim,
+                metric,
+                query,
+            };
+            match &index.codes {
+                Some(codes) => index.graph.search_reranked(
+                    &codes.scorer(query, metric),
+                    &exact,
+                    k,
+                    ef,
+                    rerank_count(k),
+                    accept,
+                ),
+                None => index.graph.search(&exact, k, ef, accept),
             }
-            None => flat::search(rows, kind.dim(), kind.distance().metric(), query, k, accept),
+        };
+        let Some(filter) = filter else {
+            let deleted = &v.deleted;
+            let accept = |o: u32| !deleted.is_deleted(o);
+            return match graph {
+                Some(index) => graph_search(index, &accept),
+                None => flat::search(rows, dim, metric, query, k, accept),
+            };
+        };
+        let rf = RowFilter::new(filter, seg, v);
+        let accept = |o: u32| rf.accepts(o);
+        let exact =
+            || flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept);
+        match graph {
+            Some(index) if !planner::exact_is_cheaper(rf.candidate_count(), v.rows() as u64) => {
+                let (hits, stats) = graph_search(index, &accept);
+                if hits.len() >= k {
+                    return (hits, stats);
+                }
+                // Fewer accepted nodes reachable than asked for: finish exactly, so the
+                // result holds min(k, matching points).
+                let (hits, mut more) = exact();
+                more.add(stats);
+                (hits, more)
+            }
+            _ => exact(),
         }
     })
 }

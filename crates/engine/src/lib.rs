@@ -17,6 +17,7 @@ mod collection;
 mod database;
 mod error;
 mod ops;
+mod planner;
 mod point;
 mod schema;
 mod segment;
@@ -27,6 +28,7 @@ pub use collection::{
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
     CollectionConfig, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Quantization, Schema,

@@ -83,6 +83,8 @@ pub struct SearchRequest {
     /// Beam width of graph search (raised to `k`); `None` = [`DEFAULT_EF`]. Ignored by exact
     /// search.
     pub ef: Option<usize>,
+    /// Only points whose payload passes; `None` = every point.
+    pub filter: Option<quiver_filter::Filter>,
 }
 
 /// Graph search beam width when a request does not set one.
@@ -97,6 +99,7 @@ impl SearchRequest {
             score_threshold: None,
             with: With::default(),
             ef: None,
+            filter: None,
         }
     }
 }

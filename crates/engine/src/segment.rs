@@ -2,12 +2,13 @@
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
 use crate::ops::PreparedPoint;
+use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
 use quiver_index::lvq::Lvq8;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|e| e.into_inner())
@@ -106,6 +107,9 @@ pub(crate) struct Segment {
     pub deleted: DeletedBits,
     /// Per schema vector, the graph index if this segment has one (sealed segments only).
     pub graphs: Vec<Option<GraphIndex>>,
+    /// Payload field indexes (sealed segments only; the mutable one checks every row).
+    /// Replaced as a whole when an index is declared or dropped.
+    fields: RwLock<Arc<FieldIndexes>>,
 }
 
 /// A graph and the codes its search traverses on (`None`: the `f32` rows).
@@ -159,6 +163,7 @@ impl Segment {
             })),
             deleted: DeletedBits::default(),
             graphs: (0..vectors).map(|_| None).collect(),
+            fields: RwLock::default(),
         }
     }
 
@@ -167,13 +172,24 @@ impl Segment {
         files: SegmentFiles,
         deleted: Vec<u64>,
         graphs: Vec<Option<GraphIndex>>,
+        fields: FieldIndexes,
     ) -> Segment {
         Segment {
             id,
             body: Body::Sealed(files),
             deleted: DeletedBits::from_words(deleted),
             graphs,
+            fields: RwLock::new(Arc::new(fields)),
         }
+    }
+
+    /// The segment's payload field indexes (empty for the mutable segment).
+    pub fn fields(&self) -> Arc<FieldIndexes> {
+        Arc::clone(&read(&self.fields))
+    }
+
+    pub fn set_fields(&self, fields: FieldIndexes) {
+        *self.fields.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fields);
     }
 
     pub fn is_mutable(&self) -> bool {

@@ -28,6 +28,10 @@ pub struct Manifest {
     pub next_segment_id: u64,
     /// Highest WAL sequence number captured by the segments and bitmaps listed.
     pub wal_watermark: u64,
+    /// Declared payload field indexes: key path -> kind name (`keyword`, `integer`, `float`,
+    /// `bool`). Absent in manifests written before field indexes existed.
+    #[serde(default)]
+    pub payload_indexes: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,8 @@
 //!                                                             that follow, then JSON objects back to back
 //! deleted-<g>   magic QVDELET\n     meta [rows, count] body: ceil(rows / 64) u64 LE words, bit r = row r deleted
 //! hnsw-<i>      magic QVHNSW\x1a\n  meta [rows]        body: the graph over vector <i> (quiver_index::hnsw)
+//! lvq8-<i>      magic QVLVQ8\x1a\n  meta [rows, dim]   body: LVQ-8 codes of vector <i> (quiver_index::lvq)
+//! fields        magic QVFIELD\n     meta [rows]        body: payload field indexes (quiver_filter::FieldIndexes)
 //! ```
 //! `<i>` is the vector's position in the schema. Everything but `deleted-<g>` is written once
 //! when the segment is built (in `<id>.tmp/`, then fsynced and renamed); deleted bitmaps get a
@@ -71,6 +73,25 @@ pub fn write_index_file(
 /// Reads and verifies an index file of a segment.
 pub fn read_index_file(dir: &Path, name: &str, kind: FileKind) -> Result<(frame::Header, Vec<u8>)> {
     frame::read_file(&dir.join(name), kind)
+}
+
+/// Payload field indexes of a segment (body format: `quiver_filter::FieldIndexes::encode`).
+/// Derived from the payloads: the only segment file that may be replaced after publishing
+/// (atomically, when an index is declared on an existing collection), and whose loss loses
+/// nothing (the engine rebuilds what is missing from the payloads).
+pub const FIELDS_KIND: FileKind = FileKind {
+    magic: *b"QVFIELD\n",
+    version: 1,
+};
+
+pub const FIELDS_FILE: &str = "fields";
+
+/// Replaces a published segment's `fields` file atomically and durably.
+pub fn replace_fields_file(dir: &Path, rows: u64, body: &[u8]) -> Result<()> {
+    crate::fs::atomic_write(
+        &dir.join(FIELDS_FILE),
+        &frame::encode(FIELDS_KIND, [rows, 0, 0, 0], body),
+    )
 }
 
 pub fn vectors_file(i: usize) -> String {
