@@ -8,8 +8,8 @@ use crate::bench_filters;
 use crate::sysinfo::{self, Measured};
 use anyhow::{Context, Result, bail};
 use quiver_engine::{
-    CollectionConfig, Database, DatabaseOptions, Distance, Durability, IndexKind, Point, Schema,
-    SearchRequest, VectorKind,
+    CollectionConfig, Database, DatabaseOptions, Distance, Durability, IndexKind, Point,
+    Quantization, Schema, SearchRequest, VectorKind,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -140,6 +140,15 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Measured {
         cpu_util: None,
         other_cpu: None,
     })
+}
+
+/// The peers' `storage` field: what the graph search reads while it traverses. With LVQ-8
+/// the best candidates are re-scored with the f32 vectors (`rerank`).
+fn storage_params(params: &mut serde_json::Value, quantization: Quantization) {
+    if quantization == Quantization::Lvq8 {
+        params["storage"] = json!("lvq8");
+        params["rerank"] = json!("f32");
+    }
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -354,7 +363,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
             quantization,
         } = index
         {
-            params["quantization"] = json!(format!("{quantization:?}").to_lowercase());
+            storage_params(&mut params, quantization);
             params["m"] = json!(m);
             params["ef_construction"] = json!(ef_construction);
             params["ef"] = json!(ef);
@@ -455,7 +464,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
                 quantization,
             } = index
             {
-                params["quantization"] = json!(format!("{quantization:?}").to_lowercase());
+                storage_params(&mut params, quantization);
                 params["m"] = json!(m);
                 params["ef_construction"] = json!(ef_construction);
                 params["ef"] = json!(ef);
