@@ -3,6 +3,7 @@
 mod bench;
 mod bench_filters;
 mod demo;
+mod embed;
 mod import;
 mod progress;
 mod search;
@@ -47,6 +48,8 @@ enum Command {
     Drop { collection: String },
     /// Import vectors from .fvecs, .npy or JSON Lines (streaming).
     Import(import::ImportArgs),
+    /// Embed texts (plain text or JSON Lines) with all-MiniLM-L6-v2 into .fvecs, .npy or .jsonl.
+    Embed(embed::EmbedArgs),
     /// Search a collection with a vector given inline or read from a file.
     Search(search::SearchArgs),
     /// Retrieve points by id.
@@ -248,6 +251,7 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("dropped collection `{collection}`");
         }
         Command::Import(a) => import::run(&data, a)?,
+        Command::Embed(a) => embed::run(a)?,
         Command::Search(a) => search::run(&data, a)?,
         Command::Get {
             collection,

@@ -1,0 +1,315 @@
+//! `quiver embed`: texts in, a vector file out (all-MiniLM-L6-v2, see docs/embedding.md).
+//!
+//! The input is read twice: a checking pass (UTF-8, JSON, the text field; it also counts
+//! the texts for the progress line), then the embedding pass, in windows of texts that are
+//! length-sorted into batches and written back in input order. The output is written to
+//! `<output>.partial` and renamed when complete, so a failed run leaves no truncated file.
+
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use quiver_embed::{EmbedOptions, Embedder};
+use quiver_formats::{Format, FvecsWriter, MAX_LINE_BYTES, NpyWriter};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    /// Texts: JSON Lines (.jsonl, .ndjson) with the text in --text-field, else plain text
+    /// with one text per line (an empty line is an empty text).
+    pub input: PathBuf,
+    /// Output: .fvecs, .npy or .jsonl (`{"id": <input id, if any>, "vector": [...]}` per
+    /// line), chosen by extension. Row i is the i-th text.
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// JSON Lines field holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_field: String,
+    /// Model directory (config.json, tokenizer.json, model.safetensors) [default:
+    /// $QUIVER_MODEL_DIR, else searched: ~/.cache/quiver/models/all-MiniLM-L6-v2,
+    /// site-packages, the Hugging Face cache; scripts/fetch-model puts it in the first].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Worker threads [default: one per CPU].
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Texts per batch (texts are sorted by length into batches).
+    #[arg(long, default_value_t = quiver_embed::DEFAULT_BATCH_SIZE)]
+    pub batch_size: usize,
+    /// Keep the first D dimensions and rescale to unit length (Matryoshka truncation).
+    #[arg(long)]
+    pub dims: Option<usize>,
+}
+
+/// One text and where it came from.
+struct Text {
+    /// 1-based line number.
+    line: u64,
+    text: String,
+    /// The JSON Lines record's `id`, copied to a `.jsonl` output.
+    id: Option<serde_json::Value>,
+}
+
+/// Reads texts from plain text or JSON Lines, with line numbers in every error.
+struct TextReader {
+    path: PathBuf,
+    file: BufReader<File>,
+    /// `Some(field)` for JSON Lines.
+    field: Option<String>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl TextReader {
+    fn open(path: &Path, field: &str) -> Result<TextReader> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let jsonl = matches!(
+            path.extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("jsonl" | "ndjson")
+        );
+        Ok(TextReader {
+            path: path.to_path_buf(),
+            file: BufReader::with_capacity(1 << 20, file),
+            field: jsonl.then(|| field.to_string()),
+            line: 0,
+            buf: Vec::new(),
+        })
+    }
+
+    fn next_text(&mut self) -> Result<Option<Text>> {
+        loop {
+            self.buf.clear();
+            let n = (&mut self.file)
+                .take(MAX_LINE_BYTES + 1)
+                .read_until(b'\n', &mut self.buf)
+                .with_context(|| format!("cannot read {}", self.path.display()))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            let here = || format!("{}: line {}", self.path.display(), self.line);
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+                if self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+            } else if n as u64 > MAX_LINE_BYTES {
+                bail!("{}: longer than {} MiB", here(), MAX_LINE_BYTES >> 20);
+            }
+            let mut bytes = self.buf.as_slice();
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: invalid UTF-8 at byte {} of the line",
+                    here(),
+                    e.valid_up_to() + 1
+                )
+            })?;
+            let Some(field) = &self.field else {
+                return Ok(Some(Text {
+                    line: self.line,
+                    text: text.to_string(),
+                    id: None,
+                }));
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+                .with_context(|| format!("{}: not a JSON object", here()))?;
+            let Some(serde_json::Value::String(text)) = record.remove(field.as_str()) else {
+                bail!("{}: no string field `{field}` (see --text-field)", here());
+            };
+            return Ok(Some(Text {
+                line: self.line,
+                text,
+                id: record.remove("id").filter(|v| !v.is_null()),
+            }));
+        }
+    }
+}
+
+/// The output file, written as `<output>.partial` until [`Output::finish`].
+enum Writer {
+    Fvecs(FvecsWriter),
+    Npy(NpyWriter),
+    Jsonl(BufWriter<File>),
+}
+
+struct Output {
+    path: PathBuf,
+    partial: PathBuf,
+    writer: Writer,
+}
+
+impl Output {
+    fn create(path: &Path, format: Format, dim: usize) -> Result<Output> {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".partial");
+        let partial = path.with_file_name(name);
+        let writer = match format {
+            Format::Fvecs => Writer::Fvecs(FvecsWriter::create(&partial, dim)?),
+            Format::Npy => Writer::Npy(NpyWriter::create(&partial, dim)?),
+            Format::JsonLines => Writer::Jsonl(BufWriter::new(
+                File::create(&partial)
+                    .with_context(|| format!("cannot create {}", partial.display()))?,
+            )),
+        };
+        Ok(Output {
+            path: path.to_path_buf(),
+            partial,
+            writer,
+        })
+    }
+
+    fn write(&mut self, texts: &[Text], vectors: &[f32], dim: usize) -> Result<()> {
+        match &mut self.writer {
+            Writer::Fvecs(w) => w.write_rows(vectors)?,
+            Writer::Npy(w) => w.write_rows(vectors)?,
+            Writer::Jsonl(w) => {
+                for (t, v) in texts.iter().zip(vectors.chunks_exact(dim)) {
+                    let mut o = serde_json::Map::new();
+                    if let Some(id) = &t.id {
+                        o.insert("id".into(), id.clone());
+                    }
+                    o.insert("vector".into(), serde_json::json!(v));
+                    serde_json::to_writer(&mut *w, &o)?;
+                    w.write_all(b"\n")
+                        .with_context(|| format!("cannot write {}", self.partial.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self.writer {
+            Writer::Fvecs(w) => w.finish()?,
+            Writer::Npy(w) => w.finish()?,
+            Writer::Jsonl(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_data())
+                .with_context(|| format!("cannot write {}", self.partial.display()))?,
+        }
+        std::fs::rename(&self.partial, &self.path).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.partial.display(),
+                self.path.display()
+            )
+        })
+    }
+}
+
+pub fn run(args: EmbedArgs) -> Result<()> {
+    let format = Format::from_path(&args.output).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: unknown output format: use .fvecs, .npy or .jsonl",
+            args.output.display()
+        )
+    })?;
+    if args.dims == Some(0) {
+        bail!("--dims must be at least 1");
+    }
+
+    // Pass 1: check the input and count the texts.
+    let mut reader = TextReader::open(&args.input, &args.text_field)?;
+    let mut total = 0u64;
+    while reader.next_text()?.is_some() {
+        total += 1;
+    }
+
+    let dir = quiver_embed::locate_model(args.model.as_deref())?;
+    let options = EmbedOptions {
+        threads: args.threads,
+        batch_size: args.batch_size,
+        ..EmbedOptions::default()
+    };
+    let embedder = Embedder::load(&dir, options)
+        .with_context(|| format!("cannot load the model from {}", dir.display()))?;
+    let dim = args.dims.unwrap_or(embedder.dim());
+    if dim > embedder.dim() {
+        bail!("--dims {dim} is more than the model's {}", embedder.dim());
+    }
+    let threads = embedder.options().threads;
+    eprintln!(
+        "embedding {total} texts from {} with {} on {threads} thread(s), batches of {}",
+        args.input.display(),
+        dir.display(),
+        args.batch_size
+    );
+
+    // Pass 2: embed window by window, in input order.
+    let window = (args.batch_size * threads * 16).clamp(1024, 16384);
+    let mut reader = TextReader::open(&args.input, &args.text_field)?;
+    let mut output = Output::create(&args.output, format, dim)?;
+    let mut progress = Progress::new("embedding", Some(total), "texts");
+    let start = Instant::now();
+    let (mut done, mut tokens) = (0u64, 0usize);
+    let mut truncated_lines = Vec::new();
+    let mut truncated = 0usize;
+    let result = (|| -> Result<()> {
+        loop {
+            let mut texts = Vec::with_capacity(window);
+            while texts.len() < window {
+                match reader.next_text()? {
+                    Some(t) => texts.push(t),
+                    None => break,
+                }
+            }
+            if texts.is_empty() {
+                return Ok(());
+            }
+            let strs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+            let mut e = embedder.embed(&strs)?;
+            if dim != e.dim {
+                e.truncate_dims(dim)?;
+            }
+            truncated += e.truncated.len();
+            for &i in &e.truncated {
+                if truncated_lines.len() < 5
+                    && let Some(t) = texts.get(i)
+                {
+                    truncated_lines.push(t.line);
+                }
+            }
+            output.write(&texts, &e.vectors, dim)?;
+            done += texts.len() as u64;
+            tokens += e.tokens;
+            let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            progress.update(done, &format!("{rate:.0} texts/s"));
+        }
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&output.partial);
+        return Err(e);
+    }
+    output.finish()?;
+    let secs = start.elapsed().as_secs_f64();
+    progress.finish(
+        done,
+        &format!("{:.0} texts/s", done as f64 / secs.max(1e-9)),
+    );
+    if truncated > 0 {
+        let lines: Vec<String> = truncated_lines.iter().map(u64::to_string).collect();
+        eprintln!(
+            "note: {truncated} text(s) longer than {} tokens were truncated (line {}{})",
+            quiver_embed::DEFAULT_MAX_TOKENS,
+            lines.join(", "),
+            if truncated > lines.len() { ", ..." } else { "" }
+        );
+    }
+    eprintln!(
+        "embedded {done} texts ({tokens} tokens) in {secs:.2}s ({:.1} texts/s); wrote {} ({format}, {done} × {dim})",
+        done as f64 / secs.max(1e-9),
+        args.output.display()
+    );
+    Ok(())
+}
