@@ -142,13 +142,26 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Measured {
     })
 }
 
-/// The peers' `storage` field: what the graph search reads while it traverses. With LVQ-8
-/// the best candidates are re-scored with the f32 vectors (`rerank`).
-fn storage_params(params: &mut serde_json::Value, quantization: Quantization) {
-    if quantization == Quantization::Lvq8 {
-        params["storage"] = json!("lvq8");
-        params["rerank"] = json!("f32");
+/// The `params` of an output line. `storage` is the peers' field: what the graph search reads
+/// while it traverses; with LVQ-8 the best candidates are re-scored with the f32 vectors
+/// (`rerank`).
+fn index_params(index: IndexKind, metric: &str, ef: serde_json::Value) -> serde_json::Value {
+    let mut params = json!({"storage": "f32", "metric": metric});
+    if let IndexKind::Hnsw {
+        m,
+        ef_construction,
+        quantization,
+    } = index
+    {
+        if quantization == Quantization::Lvq8 {
+            params["storage"] = json!("lvq8");
+            params["rerank"] = json!("f32");
+        }
+        params["m"] = json!(m);
+        params["ef_construction"] = json!(ef_construction);
+        params["ef"] = ef;
     }
+    params
 }
 
 fn round(x: f64, digits: i32) -> f64 {
@@ -356,18 +369,8 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         );
 
         let mut line = base_line.clone();
-        let mut params = json!({"storage": "f32", "metric": a.metric, "isa": format!("{:?}", quiver_kernels::isa()).to_lowercase()});
-        if let IndexKind::Hnsw {
-            m,
-            ef_construction,
-            quantization,
-        } = index
-        {
-            storage_params(&mut params, quantization);
-            params["m"] = json!(m);
-            params["ef_construction"] = json!(ef_construction);
-            params["ef"] = json!(ef);
-        }
+        let mut params = index_params(index, &a.metric, json!(ef));
+        params["isa"] = json!(format!("{:?}", quiver_kernels::isa()).to_lowercase());
         line["params"] = params;
         line["recall_at_10"] = json!(round(
             if index == IndexKind::Flat {
@@ -457,19 +460,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
                 .count();
             let mut line = base_line.clone();
             line["nq"] = json!(fnq);
-            let mut params = json!({"storage": "f32", "metric": a.metric});
-            if let IndexKind::Hnsw {
-                m,
-                ef_construction,
-                quantization,
-            } = index
-            {
-                storage_params(&mut params, quantization);
-                params["m"] = json!(m);
-                params["ef_construction"] = json!(ef_construction);
-                params["ef"] = json!(ef);
-            }
-            line["params"] = params;
+            line["params"] = index_params(index, &a.metric, json!(ef));
             line["filter"] = json!(nf.name);
             line["selectivity"] = json!(nf.selectivity);
             line["matched"] = json!(matched);
