@@ -6,11 +6,12 @@
 //! `<output>.partial` and renamed when complete, so a failed run leaves no truncated file.
 
 use crate::progress::Progress;
+use crate::texts::{Text, TextReader};
 use anyhow::{Context, Result, bail};
 use quiver_embed::{EmbedOptions, Embedder};
-use quiver_formats::{Format, FvecsWriter, MAX_LINE_BYTES, NpyWriter};
+use quiver_formats::{Format, FvecsWriter, NpyWriter};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -40,99 +41,6 @@ pub struct EmbedArgs {
     /// Keep the first D dimensions and rescale to unit length (Matryoshka truncation).
     #[arg(long)]
     pub dims: Option<usize>,
-}
-
-/// One text and where it came from.
-struct Text {
-    /// 1-based line number.
-    line: u64,
-    text: String,
-    /// The JSON Lines record's `id`, copied to a `.jsonl` output.
-    id: Option<serde_json::Value>,
-}
-
-/// Reads texts from plain text or JSON Lines, with line numbers in every error.
-struct TextReader {
-    path: PathBuf,
-    file: BufReader<File>,
-    /// `Some(field)` for JSON Lines.
-    field: Option<String>,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-impl TextReader {
-    fn open(path: &Path, field: &str) -> Result<TextReader> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let jsonl = matches!(
-            path.extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("jsonl" | "ndjson")
-        );
-        Ok(TextReader {
-            path: path.to_path_buf(),
-            file: BufReader::with_capacity(1 << 20, file),
-            field: jsonl.then(|| field.to_string()),
-            line: 0,
-            buf: Vec::new(),
-        })
-    }
-
-    fn next_text(&mut self) -> Result<Option<Text>> {
-        loop {
-            self.buf.clear();
-            let n = (&mut self.file)
-                .take(MAX_LINE_BYTES + 1)
-                .read_until(b'\n', &mut self.buf)
-                .with_context(|| format!("cannot read {}", self.path.display()))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            let here = || format!("{}: line {}", self.path.display(), self.line);
-            if self.buf.last() == Some(&b'\n') {
-                self.buf.pop();
-                if self.buf.last() == Some(&b'\r') {
-                    self.buf.pop();
-                }
-            } else if n as u64 > MAX_LINE_BYTES {
-                bail!("{}: longer than {} MiB", here(), MAX_LINE_BYTES >> 20);
-            }
-            let mut bytes = self.buf.as_slice();
-            if self.line == 1 {
-                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-            }
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: invalid UTF-8 at byte {} of the line",
-                    here(),
-                    e.valid_up_to() + 1
-                )
-            })?;
-            let Some(field) = &self.field else {
-                return Ok(Some(Text {
-                    line: self.line,
-                    text: text.to_string(),
-                    id: None,
-                }));
-            };
-            if text.trim().is_empty() {
-                continue;
-            }
-            let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
-                .with_context(|| format!("{}: not a JSON object", here()))?;
-            let Some(serde_json::Value::String(text)) = record.remove(field.as_str()) else {
-                bail!("{}: no string field `{field}` (see --text-field)", here());
-            };
-            return Ok(Some(Text {
-                line: self.line,
-                text,
-                id: record.remove("id").filter(|v| !v.is_null()),
-            }));
-        }
-    }
 }
 
 /// The output file, written as `<output>.partial` until [`Output::finish`].
@@ -220,9 +128,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     }
 
     // Pass 1: check the input and count the texts.
-    let mut reader = TextReader::open(&args.input, &args.text_field)?;
+    let mut reader = TextReader::open(&args.input)?;
     let mut total = 0u64;
-    while reader.next_text()?.is_some() {
+    while reader.next_text(&args.text_field)?.is_some() {
         total += 1;
     }
 
@@ -248,7 +156,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
 
     // Pass 2: embed window by window, in input order.
     let window = (args.batch_size * threads * 16).clamp(1024, 16384);
-    let mut reader = TextReader::open(&args.input, &args.text_field)?;
+    let mut reader = TextReader::open(&args.input)?;
     let mut output = Output::create(&args.output, format, dim)?;
     let mut progress = Progress::new("embedding", Some(total), "texts");
     let start = Instant::now();
@@ -259,7 +167,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         loop {
             let mut texts = Vec::with_capacity(window);
             while texts.len() < window {
-                match reader.next_text()? {
+                match reader.next_text(&args.text_field)? {
                     Some(t) => texts.push(t),
                     None => break,
                 }

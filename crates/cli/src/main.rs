@@ -8,12 +8,13 @@ mod import;
 mod progress;
 mod search;
 mod sysinfo;
+mod texts;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quiver_engine::{
     CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Quantization,
-    Schema, VectorKind,
+    Schema, TEXT_MODEL_DIM, VectorKind,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,6 +61,26 @@ enum Command {
         #[arg(long)]
         with_vector: bool,
     },
+    /// List points in id order, all or those whose payload passes --filter, as JSON lines
+    /// (a page at a time; the next page's --from is printed to stderr).
+    Scroll {
+        collection: String,
+        /// Only points whose payload passes this filter (Qdrant's JSON filter language).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Start at this id (inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Points per page.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// Every page, not only the first.
+        #[arg(long)]
+        all: bool,
+        /// Include vectors.
+        #[arg(long)]
+        with_vector: bool,
+    },
     /// Delete points by id, or those whose payload passes --filter.
     Delete {
         collection: String,
@@ -102,9 +123,15 @@ enum Command {
 #[derive(clap::Args)]
 struct CreateArgs {
     collection: String,
-    /// Dimension of the vector.
+    /// Dimension of the vector [with --text-field: the model's 384; fewer keeps the first
+    /// D values, rescaled (Matryoshka truncation)].
+    #[arg(long, visible_alias = "dims", required_unless_present = "text_field")]
+    dim: Option<usize>,
+    /// Declare the vector as embedded from the text in this payload field by the built-in
+    /// model (all-MiniLM-L6-v2): points are upserted with their text and no vector, and
+    /// `quiver search --text` queries it.
     #[arg(long)]
-    dim: usize,
+    text_field: Option<String>,
     /// cosine, dot or euclid.
     #[arg(long, default_value = "cosine", value_parser = parse_distance)]
     distance: Distance,
@@ -201,6 +228,14 @@ fn main() {
     );
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
+        // The reader of our output went away (`quiver scroll --all | head`): not an error.
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            return;
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -219,11 +254,16 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Create(a) => {
             let db = open_db(&data)?;
+            let index = a.index.kind()?;
+            let kind = match (&a.text_field, a.dim) {
+                (Some(field), dim) => {
+                    VectorKind::text(field, dim.unwrap_or(TEXT_MODEL_DIM), a.distance, index)
+                }
+                (None, Some(dim)) => VectorKind::dense_indexed(dim, a.distance, index),
+                (None, None) => bail!("give --dim, or --text-field for a text-embedded vector"),
+            };
             let schema = Schema {
-                vectors: BTreeMap::from([(
-                    a.vector_name,
-                    VectorKind::dense_indexed(a.dim, a.distance, a.index.kind()?),
-                )]),
+                vectors: BTreeMap::from([(a.vector_name, kind)]),
             };
             let config = CollectionConfig {
                 seal_threshold_bytes: a.seal_threshold_mb << 20,
@@ -267,13 +307,46 @@ fn run(cli: Cli) -> Result<()> {
                 payload: true,
                 vectors: with_vector,
             };
+            let mut out = std::io::stdout().lock();
             for r in db.collection(&collection)?.retrieve(&ids, with)? {
-                let mut o = serde_json::json!({"id": r.id.to_json(), "payload": r.payload});
-                if let Some(v) = r.vectors {
-                    o["vectors"] = serde_json::json!(v);
-                }
-                println!("{o}");
+                print_record(&mut out, r)?;
             }
+        }
+        Command::Scroll {
+            collection,
+            filter,
+            from,
+            limit,
+            all,
+            with_vector,
+        } => {
+            let filter = filter.as_deref().map(search::parse_filter).transpose()?;
+            let mut from = from.as_deref().map(parse_id).transpose()?;
+            if limit == 0 {
+                bail!("--limit must be at least 1");
+            }
+            let db = open_db(&data)?;
+            let c = db.collection(&collection)?;
+            let with = quiver_engine::With {
+                payload: true,
+                vectors: with_vector,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            loop {
+                let page = c.scroll_filtered(from, limit, with, filter.as_ref())?;
+                for r in page.points {
+                    print_record(&mut out, r)?;
+                }
+                match page.next {
+                    Some(next) if all => from = Some(next),
+                    Some(next) => {
+                        eprintln!("more: continue with --from {next}");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            std::io::Write::flush(&mut out)?;
         }
         Command::Delete {
             collection,
@@ -361,6 +434,15 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// Writes one stored point as a JSON line: `{"id", "payload", "vectors"?}`.
+fn print_record(out: &mut impl std::io::Write, r: quiver_engine::Record) -> std::io::Result<()> {
+    let mut o = serde_json::json!({"id": r.id.to_json(), "payload": r.payload});
+    if let Some(v) = r.vectors {
+        o["vectors"] = serde_json::json!(v);
+    }
+    writeln!(out, "{o}")
+}
+
 fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
     let vectors: serde_json::Map<String, serde_json::Value> = info
         .schema
@@ -369,7 +451,11 @@ fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
         .map(|(name, kind)| {
             (
                 name.clone(),
-                serde_json::json!({"dim": kind.dim(), "distance": format!("{:?}", kind.distance()).to_lowercase()}),
+                serde_json::json!({
+                    "dim": kind.dim(),
+                    "distance": format!("{:?}", kind.distance()).to_lowercase(),
+                    "embed": kind.embedding().map(|e| serde_json::json!({"model": e.model, "field": e.field})),
+                }),
             )
         })
         .collect();
@@ -393,8 +479,12 @@ fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
     println!("  points     {}", info.points);
     for (name, kind) in &info.schema.vectors {
         let shown = if name.is_empty() { "(default)" } else { name };
+        let embed = kind
+            .embedding()
+            .map(|e| format!(", embedded from payload `{}` by {}", e.field, e.model))
+            .unwrap_or_default();
         println!(
-            "  vector     {shown}: dim {}, {:?}",
+            "  vector     {shown}: dim {}, {:?}{embed}",
             kind.dim(),
             kind.distance()
         );

@@ -12,6 +12,10 @@ pub struct SearchArgs {
     /// The query vector: comma-separated numbers or a JSON array.
     #[arg(long, conflicts_with = "vector_file")]
     pub vector: Option<String>,
+    /// A text query, embedded by the model of a text-embedded vector (see `quiver create
+    /// --text-field`).
+    #[arg(long, conflicts_with_all = ["vector", "vector_file"])]
+    pub text: Option<String>,
     /// Read the query from a vector file (.fvecs, .npy, JSON Lines).
     #[arg(long)]
     pub vector_file: Option<PathBuf>,
@@ -83,14 +87,28 @@ fn from_file(path: &Path, row: u64) -> Result<Vec<f32>> {
 }
 
 pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
-    let vector = match (&a.vector, &a.vector_file) {
-        (Some(v), _) => parse_inline(v)?,
-        (None, Some(f)) => from_file(f, a.row)?,
-        (None, None) => bail!("give the query with --vector or --vector-file"),
-    };
     let filter = a.filter.as_deref().map(parse_filter).transpose()?;
     let db = crate::open_db(data)?;
     let c = db.collection(&a.collection)?;
+    let vector = match (&a.vector, &a.vector_file, &a.text) {
+        (Some(v), _, _) => parse_inline(v)?,
+        (None, Some(f), _) => from_file(f, a.row)?,
+        (None, None, Some(text)) => {
+            let t = Instant::now();
+            let v = c
+                .embed_text(&a.vector_name, &[text.as_str()])?
+                .pop()
+                .context("the model returned no vector")?;
+            if !a.json {
+                eprintln!(
+                    "embedded the query in {:.1} ms",
+                    t.elapsed().as_secs_f64() * 1e3
+                );
+            }
+            v
+        }
+        (None, None, None) => bail!("give the query with --vector, --vector-file or --text"),
+    };
     if a.explain
         && let Some(f) = &filter
     {

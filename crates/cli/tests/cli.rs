@@ -274,6 +274,30 @@ fn filtered_search_count_index_and_delete() {
     let err = fails(&quiver(d, &["index", "p", "pos", "--type", "text"]));
     assert!(err.contains("keyword, integer, float or bool"), "{err}");
 
+    // Scroll: pages in id order, the filter applied, --all follows every page.
+    let scroll = |args: &[&str]| -> (Vec<u64>, String) {
+        let out = quiver(d, &[&["scroll", "p"], args].concat());
+        let stdout = ok(&out);
+        let ids = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        (ids, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (first, more) = scroll(&["--filter", verbs, "--limit", "4"]);
+    assert_eq!(first, [1, 4, 7, 10]);
+    assert!(more.contains("--from 13"), "{more}");
+    let (next, _) = scroll(&["--filter", verbs, "--limit", "4", "--from", "13"]);
+    assert_eq!(next, [13, 16, 19, 22]);
+    let (all, _) = scroll(&["--filter", verbs, "--limit", "4", "--all"]);
+    assert_eq!(all, (1..40).step_by(3).collect::<Vec<u64>>());
+    let (everything, _) = scroll(&["--all", "--limit", "7"]);
+    assert_eq!(everything, (0..40).collect::<Vec<u64>>());
+
     ok(&quiver(d, &["delete", "p", "--filter", verbs]));
     assert_eq!(
         ok(&quiver(d, &["count", "p", "--filter", verbs])).trim(),

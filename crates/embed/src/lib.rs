@@ -30,4 +30,6 @@ mod ops;
 pub use bert::BertConfig;
 pub use embedder::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, EmbedOptions, Embedder, Embeddings};
 pub use error::{Error, Searched};
-pub use locate::{MODEL_FILES, MODEL_NAME, SearchEnv, is_model_dir, locate_model, locate_model_in};
+pub use locate::{
+    MODEL_DIM, MODEL_FILES, MODEL_NAME, SearchEnv, is_model_dir, locate_model, locate_model_in,
+};

@@ -23,6 +23,9 @@ use crate::error::{Error, Searched};
 /// The model's name, as in its Hugging Face repository `sentence-transformers/all-MiniLM-L6-v2`.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
 
+/// Dimensions of the model's vectors (its `hidden_size`).
+pub const MODEL_DIM: usize = 384;
+
 /// The files a model directory must hold.
 pub const MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 

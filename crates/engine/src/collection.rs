@@ -14,6 +14,7 @@ use crate::schema::{
 };
 use crate::segment::GraphIndex;
 use crate::segment::{Segment, View};
+use crate::text::TextModels;
 use quiver_filter::{Filter, IndexKind as FieldKind, KeyPath};
 use quiver_index::hnsw::{self, DenseScorer};
 use quiver_index::lvq::Lvq8;
@@ -122,6 +123,8 @@ pub struct Collection {
     dropped: AtomicBool,
     distance_computations: AtomicU64,
     recovery: RecoveryReport,
+    /// The text model, for vectors declared as embedded from text.
+    models: Arc<TextModels>,
 }
 
 impl std::fmt::Debug for Collection {
@@ -183,7 +186,12 @@ impl Collection {
 
     /// Opens a collection directory: reads the manifest, maps sealed segments, replays the WAL
     /// above the manifest's watermark, and removes files no manifest refers to.
-    pub(crate) fn open(name: &str, dir: &Path, durability: Durability) -> Result<Arc<Collection>> {
+    pub(crate) fn open(
+        name: &str,
+        dir: &Path,
+        durability: Durability,
+        models: &Arc<TextModels>,
+    ) -> Result<Arc<Collection>> {
         let manifest = Manifest::read(dir)?;
         let manifest_path = dir.join(quiver_storage::manifest::FILE_NAME);
         let schema: Schema =
@@ -314,6 +322,7 @@ impl Collection {
                 replayed_ops: replayed,
                 torn_tail_bytes: end.truncated_bytes,
             },
+            models: Arc::clone(models),
         });
         if let Durability::Periodic(every) = durability {
             spawn_periodic_sync(Arc::downgrade(&collection), every);
@@ -484,13 +493,86 @@ impl Collection {
     }
 
     /// Inserts or replaces points. All points are validated before anything changes: one bad
-    /// point rejects the whole batch. Returns the operation's sequence number.
-    pub fn upsert(&self, points: Vec<Point>) -> Result<u64> {
+    /// point rejects the whole batch. A vector embedded from text that a point does not carry
+    /// is computed from the point's payload field (see [`crate::TextEmbedding`]). Returns the
+    /// operation's sequence number.
+    pub fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
+        self.check_usable()?;
+        self.embed_missing(&mut points)?;
         let prepared = points
             .into_iter()
             .map(|p| self.prepare_point(p))
             .collect::<Result<Vec<_>>>()?;
         self.write(Op::Upsert(prepared))
+    }
+
+    /// Fills the text-embedded vectors the points do not carry from their payloads.
+    fn embed_missing(&self, points: &mut [Point]) -> Result<()> {
+        for (name, kind) in &self.schema.vectors {
+            let Some(spec) = kind.embedding() else {
+                continue;
+            };
+            let mut which = Vec::new();
+            let mut texts = Vec::new();
+            for (i, p) in points.iter().enumerate() {
+                if p.vectors.contains_key(name) {
+                    continue;
+                }
+                match p.payload.get(&spec.field) {
+                    Some(serde_json::Value::String(text)) => {
+                        which.push(i);
+                        texts.push(text.as_str());
+                    }
+                    other => {
+                        let found = match other {
+                            None => "it has no such field".to_string(),
+                            Some(v) => format!("it holds {}", json_kind(v)),
+                        };
+                        return Err(self.invalid(format!(
+                            "point {}: vector `{name}` is embedded from the text in payload field `{}`, but {found}",
+                            p.id, spec.field
+                        )));
+                    }
+                }
+            }
+            if texts.is_empty() {
+                continue;
+            }
+            let vectors = self.embed_text(name, &texts)?;
+            for (i, v) in which.into_iter().zip(vectors) {
+                if let Some(p) = points.get_mut(i) {
+                    p.vectors.insert(name.clone(), v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Embeds texts with the model of vector `vector_name` (which must be declared as embedded
+    /// from text): one vector per text, as an upsert would store it. Use it to search with a
+    /// text query.
+    pub fn embed_text(&self, vector_name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let kind = self
+            .schema
+            .vectors
+            .get(vector_name)
+            .ok_or_else(|| Error::UnknownVector {
+                collection: self.name.clone(),
+                name: vector_name.to_string(),
+                known: self.schema.names(),
+            })?;
+        if kind.embedding().is_none() {
+            return Err(self.invalid(format!(
+                "vector `{vector_name}` is not embedded from text: search it with a vector"
+            )));
+        }
+        self.models
+            .embed(texts, kind.dim())
+            .map_err(|error| Error::Embed {
+                collection: self.name.clone(),
+                vector: vector_name.to_string(),
+                error: Box::new(error),
+            })
     }
 
     /// Deletes points by id; ids that do not exist are ignored. Returns how many existed.
@@ -566,9 +648,13 @@ impl Collection {
                 let candidates = rf.candidate_count();
                 let has_graph = seg.graphs.iter().any(Option::is_some);
                 let strategy = if !has_graph {
-                    "exact scan of the candidates (no graph)"
-                } else if planner::exact_is_cheaper(candidates, u64::from(rows)) {
-                    "exact scan of the candidates (few)"
+                    "scan of the candidates (no graph)"
+                } else if planner::exact_is_cheaper(
+                    candidates,
+                    u64::from(rows),
+                    self.config.filter_scan_fraction,
+                ) {
+                    "scan of the candidates (few)"
                 } else {
                     "graph search, filter checked during traversal"
                 };
@@ -692,7 +778,16 @@ impl Collection {
         let ef = req.ef.unwrap_or(DEFAULT_EF);
         let filter = req.filter.as_ref();
         for seg in segments.iter() {
-            let (hits, stats) = search_segment(seg, position, kind, &query, k, ef, filter);
+            let (hits, stats) = search_segment(
+                seg,
+                position,
+                kind,
+                &query,
+                k,
+                ef,
+                filter,
+                self.config.filter_scan_fraction,
+            );
             dist += stats.distance_computations;
             per_segment.push(hits);
         }
@@ -742,7 +837,16 @@ impl Collection {
                         .zip(matrix.par_chunks(kind.dim()))
                         .map(|(&i, q)| {
                             let ef = reqs[i].ef.unwrap_or(DEFAULT_EF);
-                            search_segment(seg, position, kind, q, reqs[i].k.min(k), ef, None)
+                            search_segment(
+                                seg,
+                                position,
+                                kind,
+                                q,
+                                reqs[i].k.min(k),
+                                ef,
+                                None,
+                                self.config.filter_scan_fraction,
+                            )
                         })
                         .collect();
                     let mut stats = SearchStats::default();
@@ -946,23 +1050,8 @@ impl Collection {
                     log::info!(target: "quiver::progress", "`{name}`: building graph: {done}/{n} points, {:.0}s", started.elapsed().as_secs_f64());
                 }
             };
-            let graph = hnsw::build(
-                rows,
-                kind.dim(),
-                kind.distance().metric(),
-                params,
-                None,
-                &report,
-            );
-            log::info!(target: "quiver::progress", "`{name}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
-            let body = hnsw::encode(&graph);
-            segfiles::write_index_file(
-                &files.dir,
-                &segfiles::hnsw_file(i),
-                segfiles::HNSW_KIND,
-                [n as u64, 0, 0, 0],
-                &body,
-            )?;
+            // Codes first: the build's insertions search on them too (a quarter of the bytes
+            // of the f32 rows; see BENCHMARKS.md).
             let codes = match quantization {
                 Quantization::Lvq8 => {
                     let codes = Lvq8::encode(rows, kind.dim());
@@ -977,6 +1066,24 @@ impl Collection {
                 }
                 _ => None,
             };
+            let graph = hnsw::build_with_codes(
+                rows,
+                kind.dim(),
+                kind.distance().metric(),
+                params,
+                None,
+                codes.as_ref(),
+                &report,
+            );
+            log::info!(target: "quiver::progress", "`{name}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
+            let body = hnsw::encode(&graph);
+            segfiles::write_index_file(
+                &files.dir,
+                &segfiles::hnsw_file(i),
+                segfiles::HNSW_KIND,
+                [n as u64, 0, 0, 0],
+                &body,
+            )?;
             graphs.push(Some(GraphIndex { graph, codes }));
         }
         Ok(graphs)
@@ -1472,6 +1579,7 @@ fn rerank_count(k: usize) -> usize {
 /// Searches one segment: its graph for `position` if it has one, else exactly. With a
 /// filter, the planner (`planner.rs`) picks exact search over the candidate rows or graph
 /// search with the filter checked during traversal.
+#[allow(clippy::too_many_arguments)]
 fn search_segment(
     seg: &Segment,
     position: usize,
@@ -1480,6 +1588,7 @@ fn search_segment(
     k: usize,
     ef: usize,
     filter: Option<&Filter>,
+    scan_fraction: f64,
 ) -> (Vec<Hit>, SearchStats) {
     seg.with_view(|v| {
         let rows = v.vectors[position];
@@ -1514,10 +1623,34 @@ fn search_segment(
         };
         let rf = RowFilter::new(filter, seg, v);
         let accept = |o: u32| rf.accepts(o);
-        let exact =
-            || flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept);
+        // Over the candidates only. Large sets are scanned on the graph's LVQ codes (a
+        // quarter of the bytes, on huge pages), the best re-scored with the f32 rows.
+        let exact = || match graph.and_then(|g| g.codes.as_ref()) {
+            Some(codes) if rf.candidate_count() >= planner::CODE_SCAN_MIN_ROWS => {
+                flat::search_subset_reranked(
+                    &codes.scorer(query, metric),
+                    &DenseScorer {
+                        rows,
+                        dim,
+                        metric,
+                        query,
+                    },
+                    k,
+                    rerank_count(k),
+                    rf.eval.candidates(),
+                    accept,
+                )
+            }
+            _ => flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept),
+        };
         match graph {
-            Some(index) if !planner::exact_is_cheaper(rf.candidate_count(), v.rows() as u64) => {
+            Some(index)
+                if !planner::exact_is_cheaper(
+                    rf.candidate_count(),
+                    v.rows() as u64,
+                    scan_fraction,
+                ) =>
+            {
                 let (hits, stats) = graph_search(index, &accept);
                 if hits.len() >= k {
                     return (hits, stats);
@@ -1619,5 +1752,17 @@ impl Drop for Collection {
         {
             log::error!("final WAL sync of `{}` failed: {e}", self.name);
         }
+    }
+}
+
+/// A JSON value's type, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }

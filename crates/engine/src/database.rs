@@ -12,6 +12,7 @@
 use crate::collection::{Collection, Durability};
 use crate::error::{Error, Result};
 use crate::schema::{CollectionConfig, Schema};
+use crate::text::TextModels;
 use quiver_storage::frame::{self, FileKind};
 use quiver_storage::{IoContext, fs as qfs};
 use std::collections::BTreeMap;
@@ -32,6 +33,12 @@ const COLLECTIONS_DIR: &str = "collections";
 #[derive(Debug, Clone, Default)]
 pub struct DatabaseOptions {
     pub durability: Durability,
+    /// Directory of the text model, for collections with text-embedded vectors; `None`: found
+    /// as `quiver_embed::locate_model` does (`QUIVER_MODEL_DIR`, `~/.cache/quiver/models`,
+    /// site-packages, the Hugging Face cache). Read on first use only.
+    pub model_dir: Option<PathBuf>,
+    /// Threads that embed text; 0 means one per CPU.
+    pub embed_threads: usize,
 }
 
 /// An open data directory. Cheap to share (`Arc`); all methods take `&self`.
@@ -39,6 +46,7 @@ pub struct Database {
     root: PathBuf,
     options: DatabaseOptions,
     collections: Mutex<BTreeMap<String, Arc<Collection>>>,
+    models: Arc<TextModels>,
     _lock: File,
 }
 
@@ -103,9 +111,14 @@ impl Database {
         } else {
             qfs::atomic_write(&meta, &frame::encode(DATA_DIR_KIND, [0; 4], b"{}"))?;
         }
+        let models = Arc::new(TextModels::new(
+            options.model_dir.clone(),
+            options.embed_threads,
+        ));
         let db = Database {
             root,
             options,
+            models,
             collections: Mutex::new(BTreeMap::new()),
             _lock: lock,
         };
@@ -126,7 +139,7 @@ impl Database {
             if validate_name(&name).is_err() || !path.is_dir() {
                 continue;
             }
-            let c = Collection::open(&name, &path, db.options.durability)?;
+            let c = Collection::open(&name, &path, db.options.durability, &db.models)?;
             found.insert(name, c);
         }
         *db.collections.lock().unwrap_or_else(|e| e.into_inner()) = found;
@@ -150,12 +163,15 @@ impl Database {
     ) -> Result<Arc<Collection>> {
         validate_name(name)?;
         schema.validate()?;
-        if !(config.compact_deleted_fraction.is_finite()
-            && (0.0..=1.0).contains(&config.compact_deleted_fraction))
-        {
-            return Err(Error::InvalidSchema {
-                reason: "compact_deleted_fraction must be between 0 and 1".into(),
-            });
+        for (name, value) in [
+            ("compact_deleted_fraction", config.compact_deleted_fraction),
+            ("filter_scan_fraction", config.filter_scan_fraction),
+        ] {
+            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+                return Err(Error::InvalidSchema {
+                    reason: format!("{name} must be between 0 and 1, not {value}"),
+                });
+            }
         }
         let mut collections = self.lock();
         if collections.contains_key(name) {
@@ -172,7 +188,7 @@ impl Database {
         let final_dir = dir.join(name);
         std::fs::rename(&tmp, &final_dir).at(&final_dir)?;
         qfs::sync_dir(&dir)?;
-        let c = Collection::open(name, &final_dir, self.options.durability)?;
+        let c = Collection::open(name, &final_dir, self.options.durability, &self.models)?;
         collections.insert(name.to_string(), Arc::clone(&c));
         Ok(c)
     }

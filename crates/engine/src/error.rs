@@ -50,6 +50,13 @@ pub enum Error {
         point: PointId,
         name: String,
     },
+    #[error("collection `{collection}`, vector `{vector}`: cannot embed text: {error}")]
+    Embed {
+        collection: String,
+        vector: String,
+        /// Boxed: the embedder's error is large and this path is rare.
+        error: Box<quiver_embed::Error>,
+    },
     #[error("invalid request on collection `{collection}`: {message}")]
     InvalidRequest { collection: String, message: String },
     #[error("corrupt data in {path}: {message}")]

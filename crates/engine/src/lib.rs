@@ -9,6 +9,10 @@
 //! # Ok::<(), quiver_engine::Error>(())
 //! ```
 //!
+//! A collection may declare a vector that the built-in text model fills from a payload field
+//! ([`VectorKind::text`]): upsert points with the text in their payload and no vector, and
+//! turn a text query into a vector with [`Collection::embed_text`].
+//!
 //! A [`Database`] is a data directory; a [`Collection`] holds points (an id, named vectors, a
 //! JSON payload). Writes are logged and (by default) fsynced before they return; see
 //! `ARCHITECTURE.md` for the write and query paths.
@@ -21,6 +25,7 @@ mod planner;
 mod point;
 mod schema;
 mod segment;
+mod text;
 
 pub use collection::{
     Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo,
@@ -31,6 +36,6 @@ pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, Sea
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
-    CollectionConfig, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Quantization, Schema,
-    VectorKind,
+    CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
+    Quantization, Schema, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
 };

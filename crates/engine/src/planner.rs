@@ -3,12 +3,13 @@
 //! Per segment the planner evaluates the filter on the segment's payload field indexes
 //! (`quiver_filter::evaluate`): rows that surely match, rows to check per point on their
 //! payload, and the rest. The filtered search then picks a strategy:
-//! - **exact** over the candidate rows only, when the segment has no graph or the candidates
-//!   are few ([`exact_is_cheaper`]);
+//! - **scan** of the candidate rows only, when the segment has no graph or the candidates
+//!   are few ([`exact_is_cheaper`]): exactly on the `f32` rows, or for sets of at least
+//!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best `max(2k, 10)` re-scored;
 //! - **graph** search with the filter as its `accept` predicate otherwise: rejected nodes are
 //!   traversed (the graph stays navigable) but never returned, and the search goes on until it
 //!   holds `ef` accepted nodes. A graph search that returns fewer than `k` hits is completed
-//!   by the exact strategy, so a search returns `min(k, matching points)` results.
+//!   by the scan, so a search returns `min(k, matching points)` results.
 //!
 //! Nothing is post-filtered: every strategy applies the filter before a result enters a
 //! top-k list.
@@ -94,22 +95,24 @@ pub(crate) fn load_fields(
     out
 }
 
-/// Whether an exact scan of `candidates` rows beats a filtered graph search on a segment of
-/// `rows` rows. A graph search that needs `ef` accepted nodes visits about
-/// (unfiltered cost) / selectivity nodes, scored on LVQ codes; the scan scores each candidate
-/// once with the `f32` rows, scattered. On WordNet (117,659 rows, 384 dims, m = 16, ef = 64,
-/// one thread) a filter keeping 9.9 % of the rows ran at about 600 queries/s exactly and 708
-/// by graph (recall 0.995), one keeping 3.5 % at 2,571 exactly: the crossover lies between,
-/// so sets up to 5 % of the rows are scanned. A floor keeps small candidate sets exact.
-pub(crate) fn exact_is_cheaper(candidates: u64, rows: u64) -> bool {
-    candidates <= EXACT_FLOOR.max(rows / EXACT_FRACTION_INV)
+/// Whether scanning `candidates` rows beats a filtered graph search on a segment of `rows`
+/// rows: when they are at most `fraction` of the rows ([`crate::CollectionConfig`]'s
+/// `filter_scan_fraction`), or few. A graph search that needs `ef` accepted nodes visits
+/// about (unfiltered cost) / selectivity nodes; the scan scores each candidate once, on the
+/// graph's LVQ codes when it has them, and re-scores the best with the `f32` rows.
+pub(crate) fn exact_is_cheaper(candidates: u64, rows: u64, fraction: f64) -> bool {
+    candidates <= EXACT_FLOOR.max((rows as f64 * fraction) as u64)
 }
 
-/// Candidate counts up to this are always searched exactly: an unfiltered graph search
+/// Candidate counts up to this are always scanned: an unfiltered graph search
 /// (m = 16, ef = 64) costs about as many distance computations.
 const EXACT_FLOOR: u64 = 1000;
-/// Candidate sets up to `rows / EXACT_FRACTION_INV` are searched exactly.
-const EXACT_FRACTION_INV: u64 = 20;
+
+/// Candidate sets at least this large are scanned on the graph's LVQ-8 codes (when it has
+/// them), smaller ones on the f32 rows. On WordNet (one thread, 2026-11-27): 4,076 candidates
+/// scanned at 86 ns per row on f32 and 107 on codes; 11,679 at 181 and 79 — scattered reads of
+/// the mapped f32 rows miss the TLB once the set is large, the codes sit on huge pages.
+pub(crate) const CODE_SCAN_MIN_ROWS: u64 = 8_000;
 
 /// A filter evaluated on one segment view: answers "does row `r` pass" for live rows.
 pub(crate) struct RowFilter<'a, 'v> {

@@ -24,6 +24,16 @@ impl Point {
         }
     }
 
+    /// A point without vectors, for a collection whose vectors are all embedded from text in
+    /// the payload (see [`crate::TextEmbedding`]).
+    pub fn from_payload(id: impl Into<PointId>, payload: Payload) -> Point {
+        Point {
+            id: id.into(),
+            vectors: BTreeMap::new(),
+            payload,
+        }
+    }
+
     pub fn with_payload(mut self, payload: Payload) -> Point {
         self.payload = payload;
         self

@@ -125,6 +125,47 @@ pub enum VectorKind {
         #[serde(default)]
         index: IndexKind,
     },
+    /// A dense vector the built-in model computes from text: at upsert, a point that does not
+    /// carry the vector gets it by embedding the string in its payload field `field`; queries
+    /// can be text too ([`crate::Collection::embed_text`]). `dim` may be below the model's:
+    /// the first `dim` values are kept and rescaled to unit length (Matryoshka truncation).
+    /// Stored like `Dense`; a kind of its own so that a build without it refuses the
+    /// collection instead of dropping the text setting.
+    Text {
+        dim: usize,
+        distance: Distance,
+        #[serde(default)]
+        index: IndexKind,
+        /// The model; this build has [`TEXT_MODEL`].
+        model: String,
+        /// The payload field holding the text.
+        field: String,
+    },
+}
+
+/// How a [`VectorKind::Text`] vector is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextEmbedding {
+    /// The model; this build has [`TEXT_MODEL`].
+    pub model: String,
+    /// The payload field holding the text.
+    pub field: String,
+}
+
+/// The built-in text model's name.
+pub const TEXT_MODEL: &str = quiver_embed::MODEL_NAME;
+
+/// Dimensions of the built-in text model's vectors.
+pub const TEXT_MODEL_DIM: usize = quiver_embed::MODEL_DIM;
+
+impl TextEmbedding {
+    /// The built-in model reading payload field `field`.
+    pub fn new(field: &str) -> TextEmbedding {
+        TextEmbedding {
+            model: TEXT_MODEL.to_string(),
+            field: field.to_string(),
+        }
+    }
 }
 
 impl VectorKind {
@@ -146,21 +187,44 @@ impl VectorKind {
         }
     }
 
+    /// A dense vector the built-in text model fills from payload field `field`, with
+    /// [`TEXT_MODEL_DIM`] dimensions or fewer (Matryoshka truncation).
+    pub fn text(field: &str, dim: usize, distance: Distance, index: IndexKind) -> VectorKind {
+        VectorKind::Text {
+            dim,
+            distance,
+            index,
+            model: TEXT_MODEL.to_string(),
+            field: field.to_string(),
+        }
+    }
+
+    /// How the vector is computed from text, if it is.
+    pub fn embedding(&self) -> Option<TextEmbedding> {
+        match self {
+            VectorKind::Dense { .. } => None,
+            VectorKind::Text { model, field, .. } => Some(TextEmbedding {
+                model: model.clone(),
+                field: field.clone(),
+            }),
+        }
+    }
+
     pub fn index(&self) -> IndexKind {
         match self {
-            VectorKind::Dense { index, .. } => *index,
+            VectorKind::Dense { index, .. } | VectorKind::Text { index, .. } => *index,
         }
     }
 
     pub fn dim(&self) -> usize {
         match self {
-            VectorKind::Dense { dim, .. } => *dim,
+            VectorKind::Dense { dim, .. } | VectorKind::Text { dim, .. } => *dim,
         }
     }
 
     pub fn distance(&self) -> Distance {
         match self {
-            VectorKind::Dense { distance, .. } => *distance,
+            VectorKind::Dense { distance, .. } | VectorKind::Text { distance, .. } => *distance,
         }
     }
 }
@@ -206,6 +270,28 @@ impl Schema {
                     ),
                 });
             }
+            if let Some(e) = kind.embedding() {
+                if e.model != TEXT_MODEL {
+                    return Err(Error::InvalidSchema {
+                        reason: format!(
+                            "vector `{name}`: unknown text model `{}` (this build has `{TEXT_MODEL}`)",
+                            e.model
+                        ),
+                    });
+                }
+                if dim > TEXT_MODEL_DIM {
+                    return Err(Error::InvalidSchema {
+                        reason: format!(
+                            "vector `{name}`: dimension {dim} is more than the {TEXT_MODEL_DIM} of {TEXT_MODEL}"
+                        ),
+                    });
+                }
+                if e.field.is_empty() {
+                    return Err(Error::InvalidSchema {
+                        reason: format!("vector `{name}`: the text payload field name is empty"),
+                    });
+                }
+            }
             if name.len() > 255 || name.chars().any(char::is_control) {
                 return Err(Error::InvalidSchema {
                     reason: format!(
@@ -241,6 +327,11 @@ impl Schema {
     }
 }
 
+/// Default of [`CollectionConfig::filter_scan_fraction`]. On WordNet (117,659 rows, m = 16,
+/// ef = 64, one thread): a filter keeping 9.9 % of the rows ran at 1,086 queries/s scanned
+/// (on codes) and 773 by graph; one keeping 15.4 % at 787 scanned and 1,198 by graph.
+pub const DEFAULT_FILTER_SCAN_FRACTION: f64 = 0.10;
+
 /// Settings of a collection, persisted with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -249,6 +340,10 @@ pub struct CollectionConfig {
     pub seal_threshold_bytes: u64,
     /// After a seal, sealed segments with at least this fraction of deleted rows are compacted.
     pub compact_deleted_fraction: f64,
+    /// A filtered search scans the rows that may match instead of searching the graph when
+    /// they are at most this fraction of a segment's rows (sets of up to 1,000 rows are always
+    /// scanned). Like Qdrant's `full_scan_threshold`; see `planner.rs` for how it was chosen.
+    pub filter_scan_fraction: f64,
 }
 
 impl Default for CollectionConfig {
@@ -256,6 +351,7 @@ impl Default for CollectionConfig {
         CollectionConfig {
             seal_threshold_bytes: 256 << 20,
             compact_deleted_fraction: 0.3,
+            filter_scan_fraction: DEFAULT_FILTER_SCAN_FRACTION,
         }
     }
 }

@@ -33,6 +33,7 @@ fn small_segments() -> CollectionConfig {
     CollectionConfig {
         seal_threshold_bytes: 8 * 4 * 40, // 40 rows of dim 8
         compact_deleted_fraction: 0.5,
+        ..CollectionConfig::default()
     }
 }
 
@@ -347,6 +348,16 @@ fn bad_input_is_rejected_and_changes_nothing() {
         ),
         Err(Error::InvalidSchema { .. })
     ));
+    for bad in [-0.1, 1.5, f64::NAN] {
+        let config = CollectionConfig {
+            filter_scan_fraction: bad,
+            ..CollectionConfig::default()
+        };
+        assert!(matches!(
+            db.create_collection("z", Schema::dense(3, Distance::Dot), config),
+            Err(Error::InvalidSchema { .. })
+        ));
+    }
     assert!(matches!(
         db.collection("nope"),
         Err(Error::CollectionNotFound { .. })

@@ -39,6 +39,7 @@ fn config() -> CollectionConfig {
     CollectionConfig {
         seal_threshold_bytes: (64 * DIM * 4) as u64,
         compact_deleted_fraction: 0.3,
+        ..CollectionConfig::default()
     }
 }
 
@@ -63,7 +64,14 @@ fn crash_child_entry() {
     } else {
         Durability::Fsync
     };
-    let db = Database::open(&dir, DatabaseOptions { durability }).unwrap();
+    let db = Database::open(
+        &dir,
+        DatabaseOptions {
+            durability,
+            ..DatabaseOptions::default()
+        },
+    )
+    .unwrap();
     let c = match db.collection("c") {
         Ok(c) => c,
         Err(_) => db

@@ -37,6 +37,7 @@ fn open(dir: &Path) -> Database {
         dir,
         DatabaseOptions {
             durability: Durability::Periodic(std::time::Duration::from_secs(60)),
+            ..DatabaseOptions::default()
         },
     )
     .unwrap()
@@ -201,6 +202,7 @@ proptest! {
             let config = CollectionConfig {
                 seal_threshold_bytes: 4 * 4 * 60, // 60 rows of dim 4
                 compact_deleted_fraction: 0.5,
+                ..CollectionConfig::default()
             };
             let c = db
                 .create_collection("c", Schema::dense(4, Distance::Dot), config)
@@ -258,6 +260,18 @@ proptest! {
 
 #[test]
 fn filtered_graph_search_keeps_recall_and_returns_k() {
+    filtered_search_keeps_recall(0.0);
+}
+
+#[test]
+fn filtered_scan_on_codes_keeps_recall_and_returns_k() {
+    filtered_search_keeps_recall(1.0);
+}
+
+/// Filters from 50 % to 0.1 % selectivity on a sealed HNSW segment with LVQ-8 codes, with
+/// `filter_scan_fraction` = `scan_fraction` (0: graph search above 1,000 candidates; 1: a
+/// scan of the candidates on the codes, always).
+fn filtered_search_keeps_recall(scan_fraction: f64) {
     let seed = 7;
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
@@ -277,9 +291,11 @@ fn filtered_graph_search_keeps_recall_and_returns_k() {
             ),
         )]),
     };
-    let c = db
-        .create_collection("g", schema, CollectionConfig::default())
-        .unwrap();
+    let config = CollectionConfig {
+        filter_scan_fraction: scan_fraction,
+        ..CollectionConfig::default()
+    };
+    let c = db.create_collection("g", schema, config).unwrap();
     c.create_field_index("bucket", FieldIndexKind::Integer)
         .unwrap();
     let n = 3000u64;

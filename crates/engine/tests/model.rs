@@ -34,6 +34,7 @@ fn config() -> CollectionConfig {
     CollectionConfig {
         seal_threshold_bytes: (DIM * 4 * 16) as u64,
         compact_deleted_fraction: 0.25,
+        ..CollectionConfig::default()
     }
 }
 

@@ -3,6 +3,7 @@
 //! `cargo run --release -p quiver-index --example hnsw_dataset -- DIR [M] [EF_CONSTRUCTION]`
 //! (The benchmark of record is `quiver bench --index hnsw`.)
 //!
+//! `HNSW_BUILD_CODES=1` builds with insertions searching on LVQ-8 codes.
 //! `HNSW_ORDER` chooses the insertion order, for the study of "The Impacts of Data, Ordering,
 //! and Intrinsic Dimensionality on Recall in HNSW": `identity` (file order, the default),
 //! `random` (seeded shuffle), `lexname` (sorted by the `lexname` field of `base.jsonl`,
@@ -38,11 +39,28 @@ fn main() {
         None => {
             let order = insertion_order(&order_name, dir, &base, n, dim);
             let t = Instant::now();
-            let g = hnsw::build(&base, dim, Metric::Dot, params, Some(&order), &|d| {
-                eprint!("\rbuilt {d}/{n}")
-            });
+            // HNSW_BUILD_CODES=1: insertions search on LVQ-8 codes (encoding time included).
+            let codes = std::env::var_os("HNSW_BUILD_CODES")
+                .map(|_| quiver_index::lvq::Lvq8::encode(&base, dim));
+            let g = hnsw::build_with_codes(
+                &base,
+                dim,
+                Metric::Dot,
+                params,
+                Some(&order),
+                codes.as_ref(),
+                &|d| eprint!("\rbuilt {d}/{n}"),
+            );
             let secs = t.elapsed().as_secs_f64();
-            eprintln!("\nbuild {secs:.1}s ({} threads)", params.threads);
+            eprintln!(
+                "\nbuild {secs:.1}s ({} threads, on {})",
+                params.threads,
+                if codes.is_some() {
+                    "LVQ-8 codes"
+                } else {
+                    "f32 rows"
+                }
+            );
             if let Some(p) = &cache {
                 std::fs::write(p, hnsw::encode(&g)).unwrap();
             }

@@ -5,12 +5,15 @@
 //! loaded from memory once per block instead of once per query (the way FAISS's
 //! `IndexFlat` uses BLAS). Blocks run in parallel on the current rayon pool.
 
+use crate::hnsw::Scorer;
 use crate::{Hit, Metric, SearchStats};
 use quiver_kernels::TopK;
 use rayon::prelude::*;
 
 /// Queries per block of a batch (one rayon task each).
 const QUERY_BLOCK: usize = 64;
+/// How many rows ahead [`search_subset_reranked`] prefetches.
+const PREFETCH_AHEAD: usize = 4;
 /// Rows per tile of a batch: a tile of 384-dim rows is 768 KiB and stays in L2.
 const ROW_TILE: usize = 512;
 
@@ -100,6 +103,57 @@ pub fn search_subset(
         }
     }
     (into_hits(top), stats)
+}
+
+/// [`search_subset`] on cheap scores: the rows in `offsets` that `accept` passes are scored
+/// by `approx` (e.g. [`crate::lvq`] codes, a quarter of the bytes of `f32` rows), the best
+/// `rerank` of them (at least `k`) are re-scored by `exact`, and the best `k` by exact score
+/// are returned, best first (ties: lower offset first). Offsets `approx` does not know
+/// score −∞ and are dropped. Counts both kinds of score in the stats.
+pub fn search_subset_reranked<A: Scorer, E: Scorer>(
+    approx: &A,
+    exact: &E,
+    k: usize,
+    rerank: usize,
+    offsets: impl IntoIterator<Item = u32>,
+    accept: impl Fn(u32) -> bool,
+) -> (Vec<Hit>, SearchStats) {
+    let mut stats = SearchStats::default();
+    if k == 0 {
+        return (Vec::new(), stats);
+    }
+    let mut top = TopK::new(rerank.max(k));
+    let mut threshold = top.threshold();
+    // Rows are scattered: start loading a few ahead, so that several loads are in flight.
+    let offsets: Vec<u32> = offsets.into_iter().collect();
+    for &o in offsets.iter().take(PREFETCH_AHEAD) {
+        approx.prefetch(o);
+    }
+    for (i, &offset) in offsets.iter().enumerate() {
+        if let Some(&ahead) = offsets.get(i + PREFETCH_AHEAD) {
+            approx.prefetch(ahead);
+        }
+        if !accept(offset) {
+            continue;
+        }
+        let score = approx.score(offset);
+        stats.distance_computations += 1;
+        if score > threshold {
+            top.push(score, u64::from(offset));
+            threshold = top.threshold();
+        }
+    }
+    let mut hits = into_hits(top);
+    for h in &hits {
+        exact.prefetch(h.offset);
+    }
+    for h in &mut hits {
+        h.score = exact.score(h.offset);
+    }
+    stats.distance_computations += hits.len() as u64;
+    hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
+    hits.truncate(k);
+    (hits, stats)
 }
 
 /// [`search`] for many queries (`queries` row-major, `dim` columns), in parallel blocks.
@@ -297,7 +351,21 @@ mod tests {
                 let subset = (0..n as u32 + 3).filter(|o| o % 2 == 1);
                 let (sub, _) = search_subset(&rows, dim, metric, q, k, subset, accept);
                 let got_sub: Vec<u32> = sub.iter().map(|h| h.offset).collect();
-                prop_assert_eq!(got_sub, reference(&rows, dim, metric, q, k, &in_subset), "subset query {}", qi);
+                let want_sub = reference(&rows, dim, metric, q, k, &in_subset);
+                prop_assert_eq!(&got_sub, &want_sub, "subset query {}", qi);
+                // Re-ranked with exact scores on both sides: the same result whatever
+                // `rerank`; with LVQ-8 codes first and every candidate re-scored, too.
+                let exact = crate::hnsw::DenseScorer { rows: &rows, dim, metric, query: q };
+                let subset = || (0..n as u32 + 3).filter(|o| o % 2 == 1);
+                let (rr, _) = search_subset_reranked(&exact, &exact, k, (qi % 3) * 4, subset(), accept);
+                let got_rr: Vec<u32> = rr.iter().map(|h| h.offset).collect();
+                prop_assert_eq!(&got_rr, &want_sub, "re-ranked subset query {}", qi);
+                if n > 0 {
+                    let lvq = crate::lvq::Lvq8::encode(&rows, dim);
+                    let (rr, _) = search_subset_reranked(&lvq.scorer(q, metric), &exact, k, n, subset(), accept);
+                    let got_rr: Vec<u32> = rr.iter().map(|h| h.offset).collect();
+                    prop_assert_eq!(&got_rr, &want_sub, "LVQ re-ranked subset query {}", qi);
+                }
             }
             if k > 0 {
                 prop_assert_eq!(bstats.distance_computations, total);

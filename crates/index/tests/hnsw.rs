@@ -128,6 +128,30 @@ fn recall_on_10k_and_deleted_points_never_returned() {
 }
 
 #[test]
+fn a_graph_built_on_lvq_codes_keeps_recall() {
+    let dim = 32;
+    let rows = data(10_000, dim, 7);
+    let queries = data(200, dim, 99);
+    let params = BuildParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 1,
+        threads: 4,
+    };
+    let codes = Lvq8::encode(&rows, dim);
+    let graph =
+        hnsw::build_with_codes(&rows, dim, Metric::Dot, params, None, Some(&codes), &|_| {});
+    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
+    eprintln!("built on codes: LVQ-8 recall@10 at ef=16: {r:.4}");
+    assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
+    let reachable = graph.reachable();
+    assert!(
+        reachable >= 9_998,
+        "only {reachable} of 10000 nodes reachable"
+    );
+}
+
+#[test]
 fn tiny_graphs() {
     for n in [0usize, 1, 2, 5] {
         let rows = data(n, 4, 3);

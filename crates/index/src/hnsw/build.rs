@@ -11,9 +11,10 @@
 //! the lock — they may see a list mid-update, but every slot always holds a valid node id.
 
 use super::heap::{Candidates, Results, Scored};
-use super::{HnswGraph, VisitedSet};
+use super::{DenseScorer, HnswGraph, Scorer, VisitedSet};
 use crate::Metric;
 use crate::huge::HugeArray;
+use crate::lvq::Lvq8;
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -58,6 +59,8 @@ fn draw_level(seed: u64, node: u32, ml: f64) -> u8 {
 
 struct Builder<'a> {
     rows: &'a [f32],
+    /// When set, insertions search the graph on these codes (see [`build_with_codes`]).
+    codes: Option<&'a Lvq8>,
     dim: usize,
     metric: Metric,
     m: usize,
@@ -79,6 +82,8 @@ struct Scratch {
     candidates: Candidates,
     results: Results,
     neighbors: Vec<u32>,
+    /// Unvisited neighbours of the node being expanded.
+    fresh: Vec<u32>,
 }
 
 impl Builder<'_> {
@@ -121,8 +126,10 @@ impl Builder<'_> {
         slots[0].store(links.len() as u32, Ordering::Release);
     }
 
-    /// Beam search for `q` on one level; leaves the best `ef` in `s.results`.
-    fn search_level(&self, q: u32, entry: Scored, level: usize, s: &mut Scratch) {
+    /// Beam search on one level for the node being inserted, scored by `scorer`; leaves the
+    /// best `ef` in `s.results`. As at query time, the unvisited neighbours of a node are
+    /// collected and their rows prefetched before the first is scored, so the loads overlap.
+    fn search_level<S: Scorer>(&self, scorer: &S, entry: Scored, level: usize, s: &mut Scratch) {
         s.visited.reset(self.levels.len());
         s.candidates.clear();
         s.results.clear();
@@ -138,11 +145,15 @@ impl Builder<'_> {
                 break;
             }
             self.read_links(c.id, level, &mut links);
+            s.fresh.clear();
             for &nb in &links {
-                if !s.visited.insert(nb) {
-                    continue;
+                if s.visited.insert(nb) {
+                    scorer.prefetch(nb);
+                    s.fresh.push(nb);
                 }
-                let score = self.sim(q, nb);
+            }
+            for &nb in &s.fresh {
+                let score = scorer.score(nb);
                 let worst = s
                     .results
                     .peek()
@@ -182,6 +193,22 @@ impl Builder<'_> {
     }
 
     fn insert(&self, q: u32, s: &mut Scratch) {
+        match self.codes {
+            Some(codes) => self.insert_scored(q, &codes.scorer(self.row(q), self.metric), s),
+            None => {
+                let exact = DenseScorer {
+                    rows: self.rows,
+                    dim: self.dim,
+                    metric: self.metric,
+                    query: self.row(q),
+                };
+                self.insert_scored(q, &exact, s);
+            }
+        }
+    }
+
+    /// Inserts `q`, finding its neighbours with `scorer` (which scores rows against `q`).
+    fn insert_scored<S: Scorer>(&self, q: u32, scorer: &S, s: &mut Scratch) {
         let level = self.levels[q as usize] as usize;
         let grow_guard;
         let (entry, max_level) = {
@@ -208,7 +235,7 @@ impl Builder<'_> {
             }
         };
         let mut cur = Scored {
-            score: self.sim(q, entry),
+            score: scorer.score(entry),
             id: entry,
         };
         let mut links = Vec::new();
@@ -217,7 +244,7 @@ impl Builder<'_> {
                 let mut changed = false;
                 self.read_links(cur.id, l, &mut links);
                 for &nb in &links {
-                    let score = self.sim(q, nb);
+                    let score = scorer.score(nb);
                     if score > cur.score {
                         cur = Scored { score, id: nb };
                         changed = true;
@@ -235,9 +262,16 @@ impl Builder<'_> {
         let mut chosen: Vec<Vec<u32>> = vec![Vec::new(); top + 1];
         let mut pool: Vec<Scored> = Vec::with_capacity(self.ef.max(self.m0 + 1));
         for l in (0..=top).rev() {
-            self.search_level(q, cur, l, s);
+            self.search_level(scorer, cur, l, s);
             pool.clear();
             pool.extend(s.results.drain().map(|Reverse(x)| x));
+            if self.codes.is_some() {
+                // The heuristic compares these with exact scores between rows: make them
+                // exact too.
+                for p in &mut pool {
+                    p.score = self.sim(q, p.id);
+                }
+            }
             if let Some(best) = pool.iter().max() {
                 cur = *best;
             }
@@ -292,6 +326,21 @@ pub fn build(
     order: Option<&[u32]>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> HnswGraph {
+    build_with_codes(rows, dim, metric, params, order, None, progress)
+}
+
+/// [`build`], searching the graph during insertions on `codes` (LVQ-8 codes of the same
+/// rows: a quarter of the memory traffic) when given; each insertion's candidate list is
+/// re-scored with the `f32` rows before the neighbour heuristic, which uses `f32` scores.
+pub fn build_with_codes(
+    rows: &[f32],
+    dim: usize,
+    metric: Metric,
+    params: BuildParams,
+    order: Option<&[u32]>,
+    codes: Option<&Lvq8>,
+    progress: &(dyn Fn(usize) + Sync),
+) -> HnswGraph {
     let n = rows.len().checked_div(dim).unwrap_or(0);
     let m = params.m.max(2);
     let m0 = 2 * m;
@@ -308,6 +357,7 @@ pub fn build(
     upper_start.push(total);
     let builder = Builder {
         rows,
+        codes,
         dim,
         metric,
         m,
@@ -342,6 +392,7 @@ pub fn build(
                     candidates: Candidates::new(),
                     results: Results::new(),
                     neighbors: Vec::new(),
+                    fresh: Vec::new(),
                 };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);

@@ -13,7 +13,7 @@ mod format;
 mod heap;
 mod visited;
 
-pub use build::{BuildParams, build};
+pub use build::{BuildParams, build, build_with_codes};
 pub use format::{FormatError, decode, encode};
 pub use visited::VisitedSet;
 
