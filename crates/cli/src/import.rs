@@ -323,7 +323,7 @@ fn document_of(
 /// `--text-field`: documents in, embedded by the collection's model.
 fn import_documents(data: &Path, args: &ImportArgs, text_field: &str) -> Result<()> {
     let path = &args.file;
-    if !TextReader::open(path)?.is_jsonl() {
+    if !crate::texts::is_jsonl(path) {
         bail!(
             "{}: --text-field needs JSON Lines (.jsonl, .ndjson)",
             path.display()

@@ -17,6 +17,17 @@ pub(crate) struct Text {
     pub id: Option<Value>,
 }
 
+/// Whether `path` names JSON Lines (`.jsonl`, `.ndjson`); anything else is plain text.
+pub(crate) fn is_jsonl(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("jsonl" | "ndjson")
+    )
+}
+
 /// Streams lines of a text or JSON Lines file.
 pub(crate) struct TextReader {
     path: PathBuf,
@@ -34,13 +45,7 @@ impl TextReader {
     pub fn open(path: &Path) -> Result<TextReader> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let jsonl = matches!(
-            path.extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase)
-                .as_deref(),
-            Some("jsonl" | "ndjson")
-        );
+        let jsonl = is_jsonl(path);
         Ok(TextReader {
             path: path.to_path_buf(),
             file: BufReader::with_capacity(1 << 20, file),
@@ -50,10 +55,6 @@ impl TextReader {
             total_bytes,
             buf: Vec::new(),
         })
-    }
-
-    pub fn is_jsonl(&self) -> bool {
-        self.jsonl
     }
 
     pub fn bytes_read(&self) -> u64 {

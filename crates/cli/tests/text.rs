@@ -146,46 +146,30 @@ fn bad_document_input_is_reported_and_changes_nothing() {
         "{\"id\": 1, \"text\": \"fine\"}\n{\"id\": 2, \"body\": \"no text field\"}\n",
     )
     .unwrap();
-    let err = fails(&quiver(
-        d,
-        &[
-            "import",
-            "t",
-            f.to_str().unwrap(),
-            "--text-field",
-            "text",
-            "--create",
-        ],
-    ));
+    // Importing the file as documents into a new collection must fail; returns stderr.
+    let import_fails = || {
+        fails(&quiver(
+            d,
+            &[
+                "import",
+                "t",
+                f.to_str().unwrap(),
+                "--text-field",
+                "text",
+                "--create",
+            ],
+        ))
+    };
+    let err = import_fails();
     assert!(err.contains("line 2") && err.contains("`text`"), "{err}");
     std::fs::write(&f, "{\"id\": 1, \"text\": 7}\n").unwrap();
-    let err = fails(&quiver(
-        d,
-        &[
-            "import",
-            "t",
-            f.to_str().unwrap(),
-            "--text-field",
-            "text",
-            "--create",
-        ],
-    ));
+    let err = import_fails();
     assert!(
         err.contains("line 1") && err.contains("must be a string"),
         "{err}"
     );
     std::fs::write(&f, b"{\"id\": 1, \"text\": \"caf\xe9\"}\n").unwrap();
-    let err = fails(&quiver(
-        d,
-        &[
-            "import",
-            "t",
-            f.to_str().unwrap(),
-            "--text-field",
-            "text",
-            "--create",
-        ],
-    ));
+    let err = import_fails();
     assert!(err.contains("line 1") && err.contains("UTF-8"), "{err}");
     let err = fails(&quiver(
         d,

@@ -144,15 +144,7 @@ pub fn search_subset_reranked<A: Scorer, E: Scorer>(
         }
     }
     let mut hits = into_hits(top);
-    for h in &hits {
-        exact.prefetch(h.offset);
-    }
-    for h in &mut hits {
-        h.score = exact.score(h.offset);
-    }
-    stats.distance_computations += hits.len() as u64;
-    hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
-    hits.truncate(k);
+    crate::hnsw::rescore(&mut hits, exact, k, &mut stats);
     (hits, stats)
 }
 

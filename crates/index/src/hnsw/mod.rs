@@ -58,6 +58,25 @@ impl Scorer for DenseScorer<'_> {
     }
 }
 
+/// Re-scores `hits` with `exact` (counted in `stats`) and keeps the best `k`, best first
+/// (ties: lower offset first): the second step of every search on approximate scores.
+pub(crate) fn rescore<E: Scorer>(
+    hits: &mut Vec<Hit>,
+    exact: &E,
+    k: usize,
+    stats: &mut SearchStats,
+) {
+    for h in hits.iter() {
+        exact.prefetch(h.offset);
+    }
+    for h in hits.iter_mut() {
+        h.score = exact.score(h.offset);
+    }
+    stats.distance_computations += hits.len() as u64;
+    hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
+    hits.truncate(k);
+}
+
 /// A finished graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HnswGraph {
@@ -230,15 +249,7 @@ impl HnswGraph {
         let ef = ef.max(k);
         let (mut hits, mut stats) = self.search(approx, ef, ef, accept);
         hits.truncate(rerank.max(k));
-        for h in &hits {
-            exact.prefetch(h.offset);
-        }
-        for h in &mut hits {
-            h.score = exact.score(h.offset);
-        }
-        stats.distance_computations += hits.len() as u64;
-        hits.sort_by(|a, b| crate::best_first(a.score, b.score).then(a.offset.cmp(&b.offset)));
-        hits.truncate(k);
+        rescore(&mut hits, exact, k, &mut stats);
         (hits, stats)
     }
 
