@@ -13,12 +13,13 @@ use crate::collection::{Collection, Durability};
 use crate::error::{Error, Result};
 use crate::schema::{CollectionConfig, Schema};
 use crate::text::TextModels;
+use parking_lot::Mutex;
 use quiver_storage::frame::{self, FileKind};
 use quiver_storage::{IoContext, fs as qfs};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Format version of the data directory layout.
 pub const DATA_DIR_KIND: FileKind = FileKind {
@@ -142,7 +143,7 @@ impl Database {
             let c = Collection::open(&name, &path, db.options.durability, &db.models)?;
             found.insert(name, c);
         }
-        *db.collections.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        *db.collections.lock() = found;
         Ok(db)
     }
 
@@ -150,8 +151,8 @@ impl Database {
         &self.root
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Collection>>> {
-        self.collections.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, BTreeMap<String, Arc<Collection>>> {
+        self.collections.lock()
     }
 
     /// Creates a collection; fails if one with that name exists.

@@ -2,17 +2,14 @@
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
 use crate::ops::PreparedPoint;
+use parking_lot::{RwLock, RwLockReadGuard};
 use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
 use quiver_index::lvq::Lvq8;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
-
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Deleted rows of a segment. Setting a bit needs only a shared lock (atomic `fetch_or`);
 /// only growth (inserts into the mutable segment) takes the exclusive lock.
@@ -33,8 +30,8 @@ impl DeletedBits {
 
     pub fn ensure_rows(&self, rows: usize) {
         let need = rows.div_ceil(64);
-        if read(&self.words).len() < need {
-            let mut w = self.words.write().unwrap_or_else(|e| e.into_inner());
+        if self.words.read().len() < need {
+            let mut w = self.words.write();
             while w.len() < need {
                 w.push(AtomicU64::new(0));
             }
@@ -43,7 +40,7 @@ impl DeletedBits {
 
     /// Marks a row deleted; returns whether it was live.
     pub fn set(&self, row: u32) -> bool {
-        let words = read(&self.words);
+        let words = self.words.read();
         let Some(word) = words.get(row as usize / 64) else {
             return false;
         };
@@ -60,7 +57,9 @@ impl DeletedBits {
     }
 
     pub fn snapshot(&self, rows: usize) -> Vec<u64> {
-        let mut out: Vec<u64> = read(&self.words)
+        let mut out: Vec<u64> = self
+            .words
+            .read()
             .iter()
             .map(|w| w.load(Ordering::Acquire))
             .collect();
@@ -69,7 +68,7 @@ impl DeletedBits {
     }
 
     pub fn guard(&self) -> DeletedGuard<'_> {
-        DeletedGuard(read(&self.words))
+        DeletedGuard(self.words.read())
     }
 }
 
@@ -185,11 +184,11 @@ impl Segment {
 
     /// The segment's payload field indexes (empty for the mutable segment).
     pub fn fields(&self) -> Arc<FieldIndexes> {
-        Arc::clone(&read(&self.fields))
+        Arc::clone(&self.fields.read())
     }
 
     pub fn set_fields(&self, fields: FieldIndexes) {
-        *self.fields.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(fields);
+        *self.fields.write() = Arc::new(fields);
     }
 
     pub fn is_mutable(&self) -> bool {
@@ -198,7 +197,7 @@ impl Segment {
 
     pub fn rows(&self) -> usize {
         match &self.body {
-            Body::Mutable(d) => read(d).ids.len(),
+            Body::Mutable(d) => d.read().ids.len(),
             Body::Sealed(f) => f.rows,
         }
     }
@@ -211,7 +210,7 @@ impl Segment {
     pub fn with_view<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
         match &self.body {
             Body::Mutable(d) => {
-                let d = read(d);
+                let d = d.read();
                 let view = View {
                     ids: &d.ids,
                     vectors: d.vectors.iter().map(Vec::as_slice).collect(),
@@ -238,7 +237,7 @@ impl Segment {
         let Body::Mutable(d) = &self.body else {
             unreachable!("inserts only go to the mutable segment");
         };
-        let mut d = d.write().unwrap_or_else(|e| e.into_inner());
+        let mut d = d.write();
         let offset = d.ids.len() as u32;
         d.ids.push(p.id);
         for (buf, (_, v)) in d.vectors.iter_mut().zip(&p.vectors) {
@@ -253,7 +252,7 @@ impl Segment {
     /// Bytes of vector data held (what the seal threshold measures).
     pub fn vector_bytes(&self) -> u64 {
         match &self.body {
-            Body::Mutable(d) => read(d).vectors.iter().map(|v| v.len() as u64 * 4).sum(),
+            Body::Mutable(d) => d.read().vectors.iter().map(|v| v.len() as u64 * 4).sum(),
             Body::Sealed(f) => f.vectors.iter().map(|v| (v.rows * v.dim * 4) as u64).sum(),
         }
     }

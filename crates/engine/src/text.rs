@@ -5,9 +5,10 @@
 //! Vectors are embedded before an upsert is logged: the write-ahead log holds the vectors,
 //! so recovery and replay never need the model.
 
+use parking_lot::Mutex;
 use quiver_embed::{EmbedOptions, Embedder};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Where the model is and how it runs, and the model once loaded.
 pub(crate) struct TextModels {
@@ -29,7 +30,7 @@ impl TextModels {
 
     /// The embedder, loaded by the first caller (others wait rather than load it twice).
     fn embedder(&self) -> Result<Arc<Embedder>, quiver_embed::Error> {
-        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let mut loaded = self.loaded.lock();
         if let Some(e) = loaded.as_ref() {
             return Ok(Arc::clone(e));
         }

@@ -1,0 +1,170 @@
+//! Derived data of a sealed segment: graphs, LVQ codes and payload field indexes.
+
+use super::*;
+
+impl Collection {
+    /// Builds the graph indexes a new segment needs (per schema vector with an HNSW index, if
+    /// the segment has at least [`MIN_GRAPH_ROWS`] rows) and writes them into its directory,
+    /// which no manifest names yet.
+    pub(super) fn build_graphs(
+        &self,
+        files: &segfiles::SegmentFiles,
+    ) -> Result<Vec<Option<GraphIndex>>> {
+        let mut graphs = Vec::with_capacity(self.schema.vectors.len());
+        for (i, kind) in self.schema.vectors.values().enumerate() {
+            let IndexKind::Hnsw {
+                m,
+                ef_construction,
+                quantization,
+            } = kind.index()
+            else {
+                graphs.push(None);
+                continue;
+            };
+            if files.rows < MIN_GRAPH_ROWS {
+                graphs.push(None);
+                continue;
+            }
+            let params = hnsw::BuildParams {
+                m,
+                ef_construction,
+                seed: GRAPH_SEED,
+                threads: rayon::current_num_threads(),
+            };
+            let n = files.rows;
+            let name = &self.name;
+            let started = std::time::Instant::now();
+            let rows = files.vectors.get(i).map_or(&[][..], |v| v.as_f32());
+            // `hnsw::build` reports every max(n / 100, 1000) insertions: log every fifth.
+            let report = |done: usize| {
+                if (done / (n / 100).max(1000)).is_multiple_of(5) {
+                    log::info!(target: "quiver::progress", "`{name}`: building graph: {done}/{n} points, {:.0}s", started.elapsed().as_secs_f64());
+                }
+            };
+            // Codes first: the build's insertions search on them too (a quarter of the bytes
+            // of the f32 rows; see BENCHMARKS.md).
+            let codes = match quantization {
+                Quantization::Lvq8 => {
+                    let codes = Lvq8::encode(rows, kind.dim());
+                    segfiles::write_index_file(
+                        &files.dir,
+                        &segfiles::lvq8_file(i),
+                        segfiles::LVQ8_KIND,
+                        [n as u64, kind.dim() as u64, 0, 0],
+                        &codes.to_bytes(),
+                    )?;
+                    Some(codes)
+                }
+                _ => None,
+            };
+            let graph = hnsw::build_with_codes(
+                rows,
+                kind.dim(),
+                kind.distance().metric(),
+                params,
+                None,
+                codes.as_ref(),
+                &report,
+            );
+            log::info!(target: "quiver::progress", "`{name}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
+            let body = hnsw::encode(&graph);
+            segfiles::write_index_file(
+                &files.dir,
+                &segfiles::hnsw_file(i),
+                segfiles::HNSW_KIND,
+                [n as u64, 0, 0, 0],
+                &body,
+            )?;
+            graphs.push(Some(GraphIndex { graph, codes }));
+        }
+        Ok(graphs)
+    }
+
+    /// Builds the declared payload field indexes of a new segment and writes them into its
+    /// directory (which no manifest names yet) as `fields`.
+    pub(super) fn write_fields(
+        &self,
+        files: &segfiles::SegmentFiles,
+    ) -> Result<quiver_filter::FieldIndexes> {
+        let declared = self.payload_indexes.read().clone();
+        if declared.is_empty() {
+            return Ok(Default::default());
+        }
+        let fields = planner::build_fields(&declared, files);
+        segfiles::write_index_file(
+            &files.dir,
+            segfiles::FIELDS_FILE,
+            segfiles::FIELDS_KIND,
+            [files.rows as u64, 0, 0, 0],
+            &fields.encode(),
+        )?;
+        Ok(fields)
+    }
+}
+
+/// Seed of graph level draws: fixed, so a rebuild over the same rows draws the same levels.
+pub(super) const GRAPH_SEED: u64 = 0x5155_4956_4552;
+
+/// Loads the graph indexes of a published segment (those its schema and size call for).
+pub(super) fn load_graphs(
+    schema: &Schema,
+    files: &segfiles::SegmentFiles,
+) -> Result<Vec<Option<GraphIndex>>> {
+    let mut graphs = Vec::with_capacity(schema.vectors.len());
+    for (i, kind) in schema.vectors.values().enumerate() {
+        let IndexKind::Hnsw { quantization, .. } = kind.index() else {
+            graphs.push(None);
+            continue;
+        };
+        if files.rows < MIN_GRAPH_ROWS {
+            graphs.push(None);
+            continue;
+        }
+        let name = segfiles::hnsw_file(i);
+        let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::HNSW_KIND)?;
+        let path = files.dir.join(&name);
+        let graph = hnsw::decode(&body).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if graph.len() != files.rows {
+            return Err(Error::Corrupt {
+                path,
+                message: format!(
+                    "graph has {} nodes, the segment {} rows",
+                    graph.len(),
+                    files.rows
+                ),
+            });
+        }
+        let codes = match quantization {
+            Quantization::Lvq8 => Some(load_lvq8(files, i, kind.dim())?),
+            _ => None,
+        };
+        graphs.push(Some(GraphIndex { graph, codes }));
+    }
+    Ok(graphs)
+}
+
+/// Loads the LVQ-8 codes of vector `i` and checks they fit the segment.
+pub(super) fn load_lvq8(files: &segfiles::SegmentFiles, i: usize, dim: usize) -> Result<Lvq8> {
+    let name = segfiles::lvq8_file(i);
+    let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::LVQ8_KIND)?;
+    let path = files.dir.join(&name);
+    let codes = Lvq8::from_bytes(&body).map_err(|message| Error::Corrupt {
+        path: path.clone(),
+        message,
+    })?;
+    if codes.len() != files.rows || codes.dim() != dim {
+        return Err(Error::Corrupt {
+            path,
+            message: format!(
+                "codes for {} rows of dimension {}, the segment has {} rows of dimension {dim}",
+                codes.len(),
+                codes.dim(),
+                files.rows
+            ),
+        });
+    }
+    Ok(codes)
+}

@@ -1,0 +1,111 @@
+//! Inspection: collection info and the integrity check.
+
+use super::*;
+
+/// Summary of a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectionInfo {
+    pub name: String,
+    pub schema: Schema,
+    pub config: CollectionConfig,
+    pub points: u64,
+    pub segments: Vec<SegmentInfo>,
+    /// Bytes on disk: segments, manifest and log.
+    pub disk_bytes: u64,
+    pub wal_bytes: u64,
+    pub last_seq: u64,
+    /// Declared payload field indexes: key -> kind.
+    pub payload_indexes: BTreeMap<String, FieldKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: u64,
+    pub sealed: bool,
+    pub rows: u64,
+    pub deleted: u64,
+}
+
+impl Collection {
+    pub fn info(&self) -> Result<CollectionInfo> {
+        let segments = self.snapshot();
+        Ok(CollectionInfo {
+            name: self.name.clone(),
+            schema: self.schema.clone(),
+            config: self.config.clone(),
+            points: segments.iter().map(|s| s.live() as u64).sum(),
+            segments: segments
+                .iter()
+                .map(|s| SegmentInfo {
+                    id: s.id,
+                    sealed: !s.is_mutable(),
+                    rows: s.rows() as u64,
+                    deleted: s.deleted.count() as u64,
+                })
+                .collect(),
+            disk_bytes: qfs::disk_usage(&self.dir)?,
+            wal_bytes: self.wal.disk_bytes()?,
+            last_seq: self.wal.last_seq(),
+            payload_indexes: self.payload_indexes.read().clone(),
+        })
+    }
+
+    /// Checks internal consistency: every live row's id maps to it, every mapped id is live
+    /// where it points, deleted counts match their bitmaps, and sealed files verify on disk.
+    pub fn check_integrity(&self) -> Result<()> {
+        let state = self.state.read();
+        let segments = self.snapshot();
+        let corrupt = |message: String| Error::Corrupt {
+            path: self.dir.clone(),
+            message,
+        };
+        let mut live_rows = 0usize;
+        for seg in segments.iter() {
+            let rows = seg.rows();
+            let deleted_bits: usize = seg
+                .deleted
+                .snapshot(rows)
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum();
+            if deleted_bits != seg.deleted.count() {
+                return Err(corrupt(format!(
+                    "segment {}: deleted count {} but {deleted_bits} bits set",
+                    seg.id,
+                    seg.deleted.count()
+                )));
+            }
+            seg.with_view(|v| -> Result<()> {
+                for row in 0..v.rows() as u32 {
+                    if v.deleted.is_deleted(row) {
+                        continue;
+                    }
+                    live_rows += 1;
+                    let id = v.ids[row as usize];
+                    let want = Loc {
+                        segment: seg.id,
+                        offset: row,
+                    };
+                    if state.ids.get(&id) != Some(&want) {
+                        return Err(corrupt(format!(
+                            "point {id} is live in segment {} row {row} but the id map says {:?}",
+                            seg.id,
+                            state.ids.get(&id)
+                        )));
+                    }
+                }
+                Ok(())
+            })?;
+            if let crate::segment::Body::Sealed(files) = &seg.body {
+                segfiles::open_segment(&files.dir, rows as u64, &self.schema.dims())?;
+            }
+        }
+        if live_rows != state.ids.len() {
+            return Err(corrupt(format!(
+                "{live_rows} live rows but {} ids mapped",
+                state.ids.len()
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! A collection: the write path, the read path, sealing, compaction and recovery.
+//!
+//! Locks, always taken in this order (a thread never takes an earlier one while holding a later
+//! one): `maintenance` (one seal or compaction at a time) → `state` (id map; its write lock is
+//! held while a write is appended to the WAL and applied, so WAL order = apply order) →
+//! `segments` (the list readers snapshot) → a segment's own locks.
+
+use crate::error::{Error, Result};
+use crate::ops::{Op, PreparedPoint};
+use crate::planner::{self, RowFilter, parse_payload};
+use crate::point::{DEFAULT_EF, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+use crate::schema::{
+    CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, VectorKind,
+};
+use crate::segment::GraphIndex;
+use crate::segment::{Segment, View};
+use crate::text::TextModels;
+use parking_lot::{Mutex, RwLock};
+use quiver_filter::{Filter, IndexKind as FieldKind, KeyPath};
+use quiver_index::hnsw::{self, DenseScorer};
+use quiver_index::lvq::Lvq8;
+use quiver_index::{Hit, SearchStats, flat};
+use quiver_storage::manifest::{Manifest, SegmentEntry};
+use quiver_storage::segment::{self as segfiles, SegmentWriter};
+use quiver_storage::wal::{Wal, WalReader};
+use quiver_storage::{PointId, fs as qfs};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+mod compaction;
+mod derived;
+mod durability;
+mod field_index;
+mod inspect;
+mod open;
+mod publish;
+mod read;
+mod seal;
+mod search;
+mod state;
+mod write;
+
+pub use compaction::CompactionReport;
+pub use durability::Durability;
+pub use inspect::{CollectionInfo, SegmentInfo};
+use state::{Loc, State, apply};
+
+type SegmentList = Arc<Vec<Arc<Segment>>>;
+
+/// What the last published manifest holds, owned by the maintenance lock.
+struct Published {
+    pub(super) watermark: u64,
+    /// Per sealed segment: (bitmap generation, deleted count it holds).
+    pub(super) deleted: HashMap<u64, (u64, usize)>,
+}
+
+/// What recovery found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub replayed_ops: u64,
+    pub torn_tail_bytes: u64,
+}
+
+pub struct Collection {
+    name: String,
+    dir: PathBuf,
+    schema: Schema,
+    config: CollectionConfig,
+    durability: Durability,
+    wal: Wal,
+    maintenance: Mutex<Published>,
+    /// Declared payload field indexes; changed only under the maintenance lock.
+    payload_indexes: RwLock<BTreeMap<String, FieldKind>>,
+    state: RwLock<State>,
+    segments: RwLock<SegmentList>,
+    /// Set when a write could not complete (I/O error after logging): nothing more is accepted
+    /// until the collection is reopened and recovered from disk.
+    failed: Mutex<Option<String>>,
+    dropped: AtomicBool,
+    distance_computations: AtomicU64,
+    recovery: RecoveryReport,
+    /// The text model, for vectors declared as embedded from text.
+    models: Arc<TextModels>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+pub(crate) const WAL_DIR: &str = "wal";
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+
+impl Collection {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Distance computations done by searches since open (a load-independent cost figure).
+    pub fn distance_computations(&self) -> u64 {
+        self.distance_computations.load(Ordering::Relaxed)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.dropped.load(Ordering::Acquire) {
+            return Err(Error::Unavailable {
+                collection: self.name.clone(),
+                reason: "it was dropped".into(),
+            });
+        }
+        if let Some(reason) = self.failed.lock().as_ref() {
+            return Err(Error::Unavailable {
+                collection: self.name.clone(),
+                reason: format!(
+                    "a write failed earlier ({reason}); reopen the database to recover"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn fail<T>(&self, e: impl Into<Error>) -> Result<T> {
+        let e = e.into();
+        self.failed.lock().get_or_insert_with(|| e.to_string());
+        Err(e)
+    }
+
+    /// Marks the collection dropped once no seal or compaction is running, so none can write
+    /// into its directory (or a new one of the same name) afterwards.
+    pub(crate) fn mark_dropped(&self) {
+        let _maintenance = self.maintenance.lock();
+        self.dropped.store(true, Ordering::Release);
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> Error {
+        Error::InvalidRequest {
+            collection: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn snapshot(&self) -> SegmentList {
+        Arc::clone(&self.segments.read())
+    }
+}
+
+impl Drop for Collection {
+    fn drop(&mut self) {
+        if !self.dropped.load(Ordering::Acquire)
+            && let Err(e) = self.wal.sync_all()
+        {
+            log::error!("final WAL sync of `{}` failed: {e}", self.name);
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Creating and opening a collection: manifest, sealed segments, WAL replay.
+
+use super::derived::load_graphs;
+use super::durability::spawn_periodic_sync;
+use super::*;
+
+impl Collection {
+    /// Creates the collection's files in `dir` (which must not exist yet).
+    pub(crate) fn create_files(
+        dir: &Path,
+        schema: &Schema,
+        config: &CollectionConfig,
+    ) -> Result<()> {
+        qfs::create_dir_durable(&dir.join(SEGMENTS_DIR))?;
+        qfs::create_dir_durable(&dir.join(WAL_DIR))?;
+        Manifest {
+            schema: serde_json::to_value(schema).map_err(|e| Error::InvalidSchema {
+                reason: e.to_string(),
+            })?,
+            config: serde_json::to_value(config).map_err(|e| Error::InvalidSchema {
+                reason: e.to_string(),
+            })?,
+            segments: Vec::new(),
+            next_segment_id: 1,
+            wal_watermark: 0,
+            payload_indexes: BTreeMap::new(),
+        }
+        .write(dir)?;
+        Ok(())
+    }
+
+    /// Opens a collection directory: reads the manifest, maps sealed segments, replays the WAL
+    /// above the manifest's watermark, and removes files no manifest refers to.
+    pub(crate) fn open(
+        name: &str,
+        dir: &Path,
+        durability: Durability,
+        models: &Arc<TextModels>,
+    ) -> Result<Arc<Collection>> {
+        let manifest = Manifest::read(dir)?;
+        let manifest_path = dir.join(quiver_storage::manifest::FILE_NAME);
+        let schema: Schema =
+            serde_json::from_value(manifest.schema.clone()).map_err(|e| Error::Corrupt {
+                path: manifest_path.clone(),
+                message: format!("schema not understood ({e}); was it written by a newer Quiver?"),
+            })?;
+        schema.validate()?;
+        let config: CollectionConfig =
+            serde_json::from_value(manifest.config.clone()).map_err(|e| Error::Corrupt {
+                path: manifest_path.clone(),
+                message: format!("collection settings not understood: {e}"),
+            })?;
+        let mut payload_indexes = BTreeMap::new();
+        for (key, kind) in &manifest.payload_indexes {
+            let kind = FieldKind::from_name(kind).ok_or_else(|| Error::Corrupt {
+                path: manifest_path.clone(),
+                message: format!("field index `{key}` has unknown kind `{kind}`"),
+            })?;
+            payload_indexes.insert(key.clone(), kind);
+        }
+        let dims = schema.dims();
+        let segments_dir = dir.join(SEGMENTS_DIR);
+        remove_unlisted_segments(&segments_dir, &manifest)?;
+
+        let mut ids = BTreeMap::new();
+        let mut by_id = HashMap::new();
+        let mut list = Vec::new();
+        let mut published = HashMap::new();
+        for entry in &manifest.segments {
+            let seg_dir = segments_dir.join(entry.id.to_string());
+            let files = segfiles::open_segment(&seg_dir, entry.rows, &dims)?;
+            let deleted = if entry.deleted_gen == 0 {
+                vec![0; files.rows.div_ceil(64)]
+            } else {
+                segfiles::read_deleted(&seg_dir, entry.deleted_gen, entry.rows)?
+            };
+            segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
+            let graphs = load_graphs(&schema, &files)?;
+            let fields = planner::load_fields(&files, &payload_indexes);
+            let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs, fields));
+            published.insert(entry.id, (entry.deleted_gen, seg.deleted.count()));
+            seg.with_view(|v| -> Result<()> {
+                for (row, id) in v.ids.iter().enumerate() {
+                    if v.deleted.is_deleted(row as u32) {
+                        continue;
+                    }
+                    let loc = Loc {
+                        segment: entry.id,
+                        offset: row as u32,
+                    };
+                    if let Some(other) = ids.insert(*id, loc) {
+                        return Err(Error::Corrupt {
+                            path: seg_dir.clone(),
+                            message: format!(
+                                "point {id} is live in segment {} and in segment {}",
+                                other.segment, entry.id
+                            ),
+                        });
+                    }
+                }
+                Ok(())
+            })?;
+            by_id.insert(entry.id, Arc::clone(&seg));
+            list.push(seg);
+        }
+        let mutable = Arc::new(Segment::new_mutable(manifest.next_segment_id, dims.len()));
+        by_id.insert(mutable.id, Arc::clone(&mutable));
+        list.push(Arc::clone(&mutable));
+
+        let mut state = State {
+            ids,
+            by_id,
+            mutable,
+            next_segment_id: manifest.next_segment_id + 1,
+        };
+        let wal_dir = dir.join(WAL_DIR);
+        let mut reader = WalReader::open(&wal_dir)?;
+        let mut replayed = 0;
+        let mut first_seen = None;
+        while let Some(rec) = reader.next_record()? {
+            first_seen.get_or_insert(rec.seq);
+            if rec.seq <= manifest.wal_watermark {
+                continue;
+            }
+            let op = Op::decode(&rec.payload)
+                .and_then(|op| op.check_against(&schema).map(|()| op))
+                .map_err(|m| Error::Corrupt {
+                    path: wal_dir.clone(),
+                    message: format!("record {}: {m}", rec.seq),
+                })?;
+            apply(&mut state, &schema, &op);
+            replayed += 1;
+        }
+        if let Some(first) = first_seen
+            && first > manifest.wal_watermark + 1
+        {
+            return Err(Error::Corrupt {
+                path: wal_dir,
+                message: format!(
+                    "log starts at sequence {first} but the manifest needs everything after {}",
+                    manifest.wal_watermark
+                ),
+            });
+        }
+        let end = reader.finish(manifest.wal_watermark + 1)?;
+        let wal = Wal::resume(&wal_dir, &end)?;
+        wal.remove_through(manifest.wal_watermark)?;
+
+        let collection = Arc::new(Collection {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            schema,
+            config,
+            durability,
+            wal,
+            maintenance: Mutex::new(Published {
+                watermark: manifest.wal_watermark,
+                deleted: published,
+            }),
+            payload_indexes: RwLock::new(payload_indexes),
+            state: RwLock::new(state),
+            segments: RwLock::new(Arc::new(list)),
+            failed: Mutex::new(None),
+            dropped: AtomicBool::new(false),
+            distance_computations: AtomicU64::new(0),
+            recovery: RecoveryReport {
+                replayed_ops: replayed,
+                torn_tail_bytes: end.truncated_bytes,
+            },
+            models: Arc::clone(models),
+        });
+        if let Durability::Periodic(every) = durability {
+            spawn_periodic_sync(Arc::downgrade(&collection), every);
+        }
+        collection.maybe_seal()?;
+        Ok(collection)
+    }
+}
+
+/// Removes segment directories the manifest does not name (a crash between writing a segment
+/// and publishing the manifest, or after publishing but before removing merged segments).
+pub(super) fn remove_unlisted_segments(segments_dir: &Path, manifest: &Manifest) -> Result<()> {
+    let entries = std::fs::read_dir(segments_dir).map_err(|source| quiver_storage::Error::Io {
+        path: segments_dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| quiver_storage::Error::Io {
+            path: segments_dir.to_path_buf(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let listed = name
+            .parse::<u64>()
+            .is_ok_and(|id| manifest.segments.iter().any(|s| s.id == id));
+        if !listed {
+            log::info!("removing unpublished segment {}", entry.path().display());
+            let path = entry.path();
+            std::fs::remove_dir_all(&path)
+                .map_err(|source| quiver_storage::Error::Io { path, source })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The query path: nearest-neighbour search per segment, merged.
+
+use super::*;
+
+impl Collection {
+    pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
+        let mut q = req.vector.clone();
+        let position = self.prepare_vector(None, &req.vector_name, &mut q)?;
+        Ok((position, q))
+    }
+
+    /// The `k` nearest points to one query, best first.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        self.check_usable()?;
+        let (position, query) = self.prepare_query(req)?;
+        let kind = &self.schema.vectors[&req.vector_name];
+        let segments = self.snapshot();
+        // No result list is longer than the collection: this bounds allocation for huge k.
+        let k = req.k.min(segments.iter().map(|s| s.rows()).sum());
+        let mut per_segment = Vec::with_capacity(segments.len());
+        let mut dist = 0;
+        let ef = req.ef.unwrap_or(DEFAULT_EF);
+        let filter = req.filter.as_ref();
+        for seg in segments.iter() {
+            let (hits, stats) = search_segment(
+                seg,
+                position,
+                kind,
+                &query,
+                k,
+                ef,
+                filter,
+                self.config.filter_scan_fraction,
+            );
+            dist += stats.distance_computations;
+            per_segment.push(hits);
+        }
+        self.distance_computations
+            .fetch_add(dist, Ordering::Relaxed);
+        Ok(self.merge(req, &segments, per_segment))
+    }
+
+    /// Many queries at once, spread over the current rayon pool. Results in request order.
+    pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
+        self.check_usable()?;
+        if reqs.iter().any(|r| r.filter.is_some()) {
+            // Filtered searches are planned per query and segment: one query per task.
+            return reqs.par_iter().map(|r| self.search(r)).collect();
+        }
+        let segments = self.snapshot();
+        let mut out = vec![Vec::new(); reqs.len()];
+        // Group requests by vector so that each group is one matrix of queries.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, r) in reqs.iter().enumerate() {
+            groups.entry(r.vector_name.as_str()).or_default().push(i);
+        }
+        for (name, members) in groups {
+            let mut position = 0;
+            let mut matrix = Vec::new();
+            for &i in &members {
+                let (p, q) = self.prepare_query(&reqs[i])?;
+                position = p;
+                matrix.extend_from_slice(&q);
+            }
+            let kind = &self.schema.vectors[name];
+            let rows: usize = segments.iter().map(|s| s.rows()).sum();
+            let k = members
+                .iter()
+                .map(|&i| reqs[i].k)
+                .max()
+                .unwrap_or(0)
+                .min(rows);
+            let mut per_query: Vec<Vec<Vec<Hit>>> =
+                vec![Vec::with_capacity(segments.len()); members.len()];
+            let mut dist = 0;
+            for seg in segments.iter() {
+                let (hits, stats) = if seg.graphs.get(position).is_some_and(Option::is_some) {
+                    // Graph search: one query per task.
+                    let per: Vec<(Vec<Hit>, SearchStats)> = members
+                        .par_iter()
+                        .zip(matrix.par_chunks(kind.dim()))
+                        .map(|(&i, q)| {
+                            let ef = reqs[i].ef.unwrap_or(DEFAULT_EF);
+                            search_segment(
+                                seg,
+                                position,
+                                kind,
+                                q,
+                                reqs[i].k.min(k),
+                                ef,
+                                None,
+                                self.config.filter_scan_fraction,
+                            )
+                        })
+                        .collect();
+                    let mut stats = SearchStats::default();
+                    let hits = per
+                        .into_iter()
+                        .map(|(h, s)| {
+                            stats.add(s);
+                            h
+                        })
+                        .collect();
+                    (hits, stats)
+                } else {
+                    seg.with_view(|v| {
+                        let deleted = &v.deleted;
+                        flat::search_batch(
+                            v.vectors[position],
+                            kind.dim(),
+                            kind.distance().metric(),
+                            &matrix,
+                            k,
+                            &|o| !deleted.is_deleted(o),
+                        )
+                    })
+                };
+                dist += stats.distance_computations;
+                for (slot, h) in per_query.iter_mut().zip(hits) {
+                    slot.push(h);
+                }
+            }
+            self.distance_computations
+                .fetch_add(dist, Ordering::Relaxed);
+            for (&i, hits) in members.iter().zip(per_query) {
+                out[i] = self.merge(&reqs[i], &segments, hits);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Merges per-segment hits (parallel to `segments`) into the final top-k, applies the
+    /// score threshold and fetches what was asked for.
+    pub(super) fn merge(
+        &self,
+        req: &SearchRequest,
+        segments: &[Arc<Segment>],
+        per_segment: Vec<Vec<Hit>>,
+    ) -> Vec<ScoredPoint> {
+        let distance = self.schema.vectors[&req.vector_name].distance();
+        // Each segment's hits are best first: a k-way merge keeps the k best. Packing
+        // (segment index, offset) into the id breaks ties by segment, then offset.
+        let runs: Vec<Vec<(f32, u64)>> = per_segment
+            .into_iter()
+            .enumerate()
+            .map(|(s, hits)| {
+                hits.into_iter()
+                    .map(|h| (h.score, ((s as u64) << 32) | u64::from(h.offset)))
+                    .collect()
+            })
+            .collect();
+        quiver_kernels::merge_best_first(&runs, req.k)
+            .into_iter()
+            .filter_map(|(score, packed)| {
+                let (s, offset) = ((packed >> 32) as usize, packed as u32);
+                let score = distance.external(score);
+                if let Some(t) = req.score_threshold
+                    && !distance.passes(score, t)
+                {
+                    return None;
+                }
+                Some(segments[s].with_view(|v| {
+                    let r = self.record(v, offset, req.with);
+                    ScoredPoint {
+                        id: r.id,
+                        score,
+                        payload: r.payload,
+                        vectors: r.vectors,
+                    }
+                }))
+            })
+            .collect()
+    }
+
+    /// How a filter would be answered, one line per segment: rows, the estimate, how each
+    /// condition is answered (field index or checked per point), and the search strategy.
+    pub fn explain(&self, filter: &Filter) -> Result<String> {
+        self.check_usable()?;
+        let mut out = String::new();
+        for seg in self.snapshot().iter() {
+            let line = seg.with_view(|v| {
+                let fields = seg.fields();
+                let rows = v.rows() as u32;
+                let plan = quiver_filter::describe(filter, &fields, rows);
+                let rf = RowFilter::new(filter, seg, v);
+                let candidates = rf.candidate_count();
+                let has_graph = seg.graphs.iter().any(Option::is_some);
+                let strategy = if !has_graph {
+                    "scan of the candidates (no graph)"
+                } else if planner::exact_is_cheaper(
+                    candidates,
+                    u64::from(rows),
+                    self.config.filter_scan_fraction,
+                ) {
+                    "scan of the candidates (few)"
+                } else {
+                    "graph search, filter checked during traversal"
+                };
+                format!(
+                    "segment {} ({}, {rows} rows): estimate {}; candidates {candidates} ({} sure, {} checked per point); {plan}; strategy: {strategy}",
+                    seg.id,
+                    if seg.is_mutable() { "mutable, no field indexes" } else { "sealed" },
+                    plan.estimate,
+                    rf.eval.matched.len(),
+                    rf.eval.unsure.len(),
+                )
+            });
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+/// How many of a quantized graph search's best candidates are re-scored with the `f32` rows:
+/// 2k reached the recall of `f32` traversal at every ef on wordnet (BENCHMARKS.md).
+pub(super) fn rerank_count(k: usize) -> usize {
+    (2 * k).max(10)
+}
+
+/// Searches one segment: its graph for `position` if it has one, else exactly. With a
+/// filter, the planner (`planner.rs`) picks exact search over the candidate rows or graph
+/// search with the filter checked during traversal.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn search_segment(
+    seg: &Segment,
+    position: usize,
+    kind: &VectorKind,
+    query: &[f32],
+    k: usize,
+    ef: usize,
+    filter: Option<&Filter>,
+    scan_fraction: f64,
+) -> (Vec<Hit>, SearchStats) {
+    seg.with_view(|v| {
+        let rows = v.vectors[position];
+        let (dim, metric) = (kind.dim(), kind.distance().metric());
+        let graph = seg.graphs.get(position).and_then(Option::as_ref);
+        let graph_search = |index: &GraphIndex, accept: &dyn Fn(u32) -> bool| {
+            let exact = DenseScorer {
+                rows,
+                dim,
+                metric,
+                query,
+            };
+            match &index.codes {
+                Some(codes) => index.graph.search_reranked(
+                    &codes.scorer(query, metric),
+                    &exact,
+                    k,
+                    ef,
+                    rerank_count(k),
+                    accept,
+                ),
+                None => index.graph.search(&exact, k, ef, accept),
+            }
+        };
+        let Some(filter) = filter else {
+            let deleted = &v.deleted;
+            let accept = |o: u32| !deleted.is_deleted(o);
+            return match graph {
+                Some(index) => graph_search(index, &accept),
+                None => flat::search(rows, dim, metric, query, k, accept),
+            };
+        };
+        let rf = RowFilter::new(filter, seg, v);
+        let accept = |o: u32| rf.accepts(o);
+        // Over the candidates only. Large sets are scanned on the graph's LVQ codes (a
+        // quarter of the bytes, on huge pages), the best re-scored with the f32 rows.
+        let exact = || match graph.and_then(|g| g.codes.as_ref()) {
+            Some(codes) if rf.candidate_count() >= planner::CODE_SCAN_MIN_ROWS => {
+                flat::search_subset_reranked(
+                    &codes.scorer(query, metric),
+                    &DenseScorer {
+                        rows,
+                        dim,
+                        metric,
+                        query,
+                    },
+                    k,
+                    rerank_count(k),
+                    rf.eval.candidates(),
+                    accept,
+                )
+            }
+            _ => flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept),
+        };
+        match graph {
+            Some(index)
+                if !planner::exact_is_cheaper(
+                    rf.candidate_count(),
+                    v.rows() as u64,
+                    scan_fraction,
+                ) =>
+            {
+                let (hits, stats) = graph_search(index, &accept);
+                if hits.len() >= k {
+                    return (hits, stats);
+                }
+                // Fewer accepted nodes reachable than asked for: finish exactly, so the
+                // result holds min(k, matching points).
+                let (hits, mut more) = exact();
+                more.add(stats);
+                (hits, more)
+            }
+            _ => exact(),
+        }
+    })
+}

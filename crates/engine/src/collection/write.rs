@@ -1,0 +1,246 @@
+//! The write path: validation, logging, applying.
+
+use super::*;
+
+impl Collection {
+    /// Checks a vector against the schema; normalises it for cosine. Returns its position.
+    pub(super) fn prepare_vector(
+        &self,
+        point: Option<PointId>,
+        name: &str,
+        v: &mut [f32],
+    ) -> Result<usize> {
+        let position = self
+            .schema
+            .position(name)
+            .ok_or_else(|| Error::UnknownVector {
+                collection: self.name.clone(),
+                name: name.to_string(),
+                known: self.schema.names(),
+            })?;
+        let kind = &self.schema.vectors[name];
+        if v.len() != kind.dim() {
+            return Err(Error::DimensionMismatch {
+                collection: self.name.clone(),
+                point,
+                vector: name.to_string(),
+                expected: kind.dim(),
+                got: v.len(),
+            });
+        }
+        if let Some((index, &value)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(Error::NonFinite {
+                collection: self.name.clone(),
+                point,
+                vector: name.to_string(),
+                index,
+                value,
+            });
+        }
+        if kind.distance() == Distance::Cosine {
+            normalize(v);
+        }
+        Ok(position)
+    }
+
+    pub(super) fn prepare_point(&self, p: Point) -> Result<PreparedPoint> {
+        let Point {
+            id,
+            mut vectors,
+            payload,
+        } = p;
+        for (name, v) in vectors.iter_mut() {
+            self.prepare_vector(Some(id), name, v)?;
+        }
+        if let Some(missing) = self
+            .schema
+            .vectors
+            .keys()
+            .find(|k| !vectors.contains_key(*k))
+        {
+            return Err(Error::MissingVector {
+                collection: self.name.clone(),
+                point: id,
+                name: missing.clone(),
+            });
+        }
+        let payload = if payload.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&payload)
+                .map_err(|e| self.invalid(format!("point {id}: payload: {e}")))?
+        };
+        // BTreeMap iteration is schema order (the schema is a BTreeMap too).
+        Ok(PreparedPoint {
+            id,
+            vectors: vectors.into_iter().collect(),
+            payload,
+        })
+    }
+
+    /// Logs, applies and (by default) fsyncs one operation. Returns its sequence number.
+    pub(super) fn write(&self, op: Op) -> Result<u64> {
+        let bytes = op.encode();
+        if bytes.len() > quiver_storage::wal::MAX_RECORD {
+            return Err(self.invalid(format!(
+                "one batch encodes to {} bytes, over the {} byte limit: send smaller batches",
+                bytes.len(),
+                quiver_storage::wal::MAX_RECORD
+            )));
+        }
+        let seq = {
+            let mut state = self.state.write();
+            self.check_usable()?;
+            let seq = match self.wal.append(&bytes) {
+                Ok(seq) => seq,
+                Err(e) => return self.fail(e),
+            };
+            apply(&mut state, &self.schema, &op);
+            seq
+        };
+        if self.durability == Durability::Fsync
+            && let Err(e) = self.wal.sync_to(seq)
+        {
+            return self.fail(e);
+        }
+        // The write is durable now: a failing seal must not report it as failed. The seal
+        // marks the collection failed, so the next write reports it.
+        if let Err(e) = self.maybe_seal() {
+            log::error!(
+                "collection `{}`: sealing after write {seq} failed: {e}",
+                self.name
+            );
+        }
+        Ok(seq)
+    }
+
+    /// Inserts or replaces points. All points are validated before anything changes: one bad
+    /// point rejects the whole batch. A vector embedded from text that a point does not carry
+    /// is computed from the point's payload field (see [`crate::TextEmbedding`]). Returns the
+    /// operation's sequence number.
+    pub fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
+        self.check_usable()?;
+        self.embed_missing(&mut points)?;
+        let prepared = points
+            .into_iter()
+            .map(|p| self.prepare_point(p))
+            .collect::<Result<Vec<_>>>()?;
+        self.write(Op::Upsert(prepared))
+    }
+
+    /// Fills the text-embedded vectors the points do not carry from their payloads.
+    pub(super) fn embed_missing(&self, points: &mut [Point]) -> Result<()> {
+        for (name, kind) in &self.schema.vectors {
+            let Some(spec) = kind.embedding() else {
+                continue;
+            };
+            let mut which = Vec::new();
+            let mut texts = Vec::new();
+            for (i, p) in points.iter().enumerate() {
+                if p.vectors.contains_key(name) {
+                    continue;
+                }
+                match p.payload.get(&spec.field) {
+                    Some(serde_json::Value::String(text)) => {
+                        which.push(i);
+                        texts.push(text.as_str());
+                    }
+                    other => {
+                        let found = match other {
+                            None => "it has no such field".to_string(),
+                            Some(v) => format!("it holds {}", json_kind(v)),
+                        };
+                        return Err(self.invalid(format!(
+                            "point {}: vector `{name}` is embedded from the text in payload field `{}`, but {found}",
+                            p.id, spec.field
+                        )));
+                    }
+                }
+            }
+            if texts.is_empty() {
+                continue;
+            }
+            let vectors = self.embed_text(name, &texts)?;
+            for (i, v) in which.into_iter().zip(vectors) {
+                if let Some(p) = points.get_mut(i) {
+                    p.vectors.insert(name.clone(), v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Embeds texts with the model of vector `vector_name` (which must be declared as embedded
+    /// from text): one vector per text, as an upsert would store it. Use it to search with a
+    /// text query.
+    pub fn embed_text(&self, vector_name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let kind = self
+            .schema
+            .vectors
+            .get(vector_name)
+            .ok_or_else(|| Error::UnknownVector {
+                collection: self.name.clone(),
+                name: vector_name.to_string(),
+                known: self.schema.names(),
+            })?;
+        if kind.embedding().is_none() {
+            return Err(self.invalid(format!(
+                "vector `{vector_name}` is not embedded from text: search it with a vector"
+            )));
+        }
+        self.models
+            .embed(texts, kind.dim())
+            .map_err(|error| Error::Embed {
+                collection: self.name.clone(),
+                vector: vector_name.to_string(),
+                error: Box::new(error),
+            })
+    }
+
+    /// Deletes points by id; ids that do not exist are ignored. Returns how many existed.
+    pub fn delete(&self, ids: &[PointId]) -> Result<usize> {
+        let existing = {
+            let state = self.state.read();
+            ids.iter().filter(|id| state.ids.contains_key(id)).count()
+        };
+        self.write(Op::Delete(ids.to_vec()))?;
+        Ok(existing)
+    }
+
+    /// Deletes the points whose payload passes `filter` (those matching when the call starts;
+    /// logged as a delete of their ids). Returns how many were deleted.
+    pub fn delete_by_filter(&self, filter: &Filter) -> Result<usize> {
+        self.check_usable()?;
+        let ids = self.matching_ids(filter);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        // Keep each logged record well under the WAL's record limit.
+        for chunk in ids.chunks(100_000) {
+            deleted += self.delete(chunk)?;
+        }
+        Ok(deleted)
+    }
+}
+
+pub(super) fn normalize(v: &mut [f32]) {
+    let norm = quiver_kernels::norm_squared(v).sqrt();
+    if norm > 0.0 {
+        for x in v.iter_mut() {
+            *x /= norm;
+        }
+    }
+}
+
+/// A JSON value's type, for messages.
+pub(super) fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
