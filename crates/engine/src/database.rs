@@ -9,7 +9,7 @@
 //! Creating a collection builds it under a temporary name and renames it into place; dropping
 //! renames it away before deleting, so a crash leaves either the whole collection or none.
 
-use crate::collection::{Collection, Durability};
+use crate::collection::{Collection, DirLock, Durability, Shared};
 use crate::error::{Error, Result};
 use crate::schema::{CollectionConfig, Schema};
 use crate::text::TextModels;
@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use quiver_storage::frame::{self, FileKind};
 use quiver_storage::{IoContext, fs as qfs};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,15 +40,18 @@ pub struct DatabaseOptions {
     pub model_dir: Option<PathBuf>,
     /// Threads that embed text; 0 means one per CPU.
     pub embed_threads: usize,
+    /// Threads that build graphs and codes when segments are sealed or merged, shared by the
+    /// collections; 0 means one per CPU.
+    pub build_threads: usize,
 }
 
 /// An open data directory. Cheap to share (`Arc`); all methods take `&self`.
 pub struct Database {
     root: PathBuf,
-    options: DatabaseOptions,
     collections: Mutex<BTreeMap<String, Arc<Collection>>>,
-    models: Arc<TextModels>,
-    _lock: File,
+    /// Collections that failed to open, with the reason: listed, and droppable.
+    damaged: Mutex<BTreeMap<String, String>>,
+    shared: Shared,
 }
 
 impl std::fmt::Debug for Database {
@@ -116,12 +119,24 @@ impl Database {
             options.model_dir.clone(),
             options.embed_threads,
         ));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.build_threads)
+            .thread_name(|i| format!("quiver-build-{i}"))
+            .build()
+            .map_err(|e| Error::Unavailable {
+                collection: String::new(),
+                reason: format!("cannot start the build threads: {e}"),
+            })?;
         let db = Database {
             root,
-            options,
-            models,
             collections: Mutex::new(BTreeMap::new()),
-            _lock: lock,
+            damaged: Mutex::new(BTreeMap::new()),
+            shared: Shared {
+                durability: options.durability,
+                models,
+                pool: Arc::new(pool),
+                dir_lock: Arc::new(DirLock { _file: lock }),
+            },
         };
         let dir = db.root.join(COLLECTIONS_DIR);
         let mut found = BTreeMap::new();
@@ -140,8 +155,16 @@ impl Database {
             if validate_name(&name).is_err() || !path.is_dir() {
                 continue;
             }
-            let c = Collection::open(&name, &path, db.options.durability, &db.models)?;
-            found.insert(name, c);
+            // One damaged collection must not keep the others (or its own drop) out of reach.
+            match Collection::open(&name, &path, &db.shared) {
+                Ok(c) => {
+                    found.insert(name, c);
+                }
+                Err(e) => {
+                    log::error!("collection `{name}` cannot be opened: {e}");
+                    db.damaged.lock().insert(name, e.to_string());
+                }
+            }
         }
         *db.collections.lock() = found;
         Ok(db)
@@ -175,12 +198,12 @@ impl Database {
             }
         }
         let mut collections = self.lock();
-        if collections.contains_key(name) {
+        let dir = self.root.join(COLLECTIONS_DIR);
+        if collections.contains_key(name) || dir.join(name).exists() {
             return Err(Error::CollectionExists {
                 name: name.to_string(),
             });
         }
-        let dir = self.root.join(COLLECTIONS_DIR);
         let tmp = dir.join(format!(".creating-{name}"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -189,33 +212,50 @@ impl Database {
         let final_dir = dir.join(name);
         std::fs::rename(&tmp, &final_dir).at(&final_dir)?;
         qfs::sync_dir(&dir)?;
-        let c = Collection::open(name, &final_dir, self.options.durability, &self.models)?;
+        let c = Collection::open(name, &final_dir, &self.shared)?;
         collections.insert(name.to_string(), Arc::clone(&c));
         Ok(c)
     }
 
     pub fn collection(&self, name: &str) -> Result<Arc<Collection>> {
-        self.lock()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::CollectionNotFound {
+        if let Some(c) = self.lock().get(name) {
+            return Ok(Arc::clone(c));
+        }
+        Err(match self.damaged.lock().get(name) {
+            Some(reason) => Error::CollectionDamaged {
                 name: name.to_string(),
-            })
+                reason: reason.clone(),
+            },
+            None => Error::CollectionNotFound {
+                name: name.to_string(),
+            },
+        })
     }
 
     pub fn list_collections(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }
 
-    /// Drops a collection and deletes its files. Handles still held elsewhere start failing.
+    /// Collections that could not be opened, with the reason. They can be dropped.
+    pub fn damaged_collections(&self) -> BTreeMap<String, String> {
+        self.damaged.lock().clone()
+    }
+
+    /// Drops a collection (a damaged one too) and deletes its files. Handles still held
+    /// elsewhere start failing.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
-        let mut collections = self.lock();
-        let c = collections
-            .remove(name)
-            .ok_or_else(|| Error::CollectionNotFound {
-                name: name.to_string(),
-            })?;
-        c.mark_dropped();
+        let removed = self.lock().remove(name);
+        match removed {
+            // Waits for its maintenance to finish, without holding the collections lock.
+            Some(c) => c.mark_dropped(),
+            None => {
+                if self.damaged.lock().remove(name).is_none() {
+                    return Err(Error::CollectionNotFound {
+                        name: name.to_string(),
+                    });
+                }
+            }
+        }
         let dir = self.root.join(COLLECTIONS_DIR);
         let from = dir.join(name);
         let to = dir.join(format!(".dropping-{name}"));
@@ -223,5 +263,14 @@ impl Database {
         qfs::sync_dir(&dir)?;
         std::fs::remove_dir_all(&to).at(&to)?;
         Ok(())
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let collections = std::mem::take(&mut *self.collections.lock());
+        for c in collections.into_values() {
+            c.close_if_unshared();
+        }
     }
 }

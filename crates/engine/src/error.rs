@@ -10,6 +10,10 @@ pub enum Error {
     Storage(#[from] quiver_storage::Error),
     #[error("collection `{name}` does not exist")]
     CollectionNotFound { name: String },
+    #[error(
+        "collection `{name}` could not be opened ({reason}); drop it, or repair its files and reopen"
+    )]
+    CollectionDamaged { name: String, reason: String },
     #[error("collection `{name}` already exists")]
     CollectionExists { name: String },
     #[error("invalid collection name `{name}`: {reason}")]

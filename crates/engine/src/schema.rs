@@ -334,12 +334,18 @@ pub const DEFAULT_FILTER_SCAN_FRACTION: f64 = 0.10;
 
 /// Settings of a collection, persisted with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CollectionConfig {
-    /// The mutable segment is sealed once its vectors take this many bytes.
+    /// The mutable segment is frozen and sealed in the background once its ids, vectors and
+    /// payloads take this many bytes in memory.
     pub seal_threshold_bytes: u64,
     /// After a seal, sealed segments with at least this fraction of deleted rows are compacted.
     pub compact_deleted_fraction: f64,
+    /// Sealed segments of about the same size are merged once this many have accumulated
+    /// (0 or 1: never merged for size). See `collection/compaction.rs`.
+    pub merge_factor: usize,
+    /// No merge makes a segment whose vectors take more than this many bytes.
+    pub max_segment_bytes: u64,
     /// A filtered search scans the rows that may match instead of searching the graph when
     /// they are at most this fraction of a segment's rows (sets of up to 1,000 rows are always
     /// scanned). Like Qdrant's `full_scan_threshold`; see `planner.rs` for how it was chosen.
@@ -351,6 +357,8 @@ impl Default for CollectionConfig {
         CollectionConfig {
             seal_threshold_bytes: 256 << 20,
             compact_deleted_fraction: 0.3,
+            merge_factor: 8,
+            max_segment_bytes: 2 << 30,
             filter_scan_fraction: DEFAULT_FILTER_SCAN_FRACTION,
         }
     }

@@ -2,29 +2,44 @@
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
 use crate::ops::PreparedPoint;
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
 use quiver_index::lvq::Lvq8;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Deleted rows of a segment. Setting a bit needs only a shared lock (atomic `fetch_or`);
-/// only growth (inserts into the mutable segment) takes the exclusive lock.
+/// Deleted rows of a segment, readable at a snapshot.
+///
+/// A bit per row; setting one needs only a shared lock (atomic `fetch_or`), only growth
+/// (inserts into the mutable segment) takes the exclusive lock. A deletion newer than some
+/// reader's snapshot also records its sequence number in `recent`, so that reader still sees
+/// the row as live: the entry, then `newest`, then the bit are written, so a reader that sees
+/// the bit sees both (see [`DeletedGuard::is_deleted`]). Entries no reader can need (at or
+/// below every live snapshot) are pruned as new ones arrive.
 #[derive(Debug, Default)]
-pub(crate) struct DeletedBits {
+pub(crate) struct DeletedBitmap {
     words: RwLock<Vec<AtomicU64>>,
     count: AtomicUsize,
+    /// Highest sequence number in `recent` (0: none).
+    newest: AtomicU64,
+    /// Row -> sequence number of the operation that deleted it.
+    recent: Mutex<HashMap<u32, u64>>,
 }
 
-impl DeletedBits {
-    pub fn from_words(words: Vec<u64>) -> DeletedBits {
+/// `recent` is pruned when it grows past this many entries.
+const PRUNE_RECENT_AT: usize = 1024;
+
+impl DeletedBitmap {
+    pub fn from_words(words: Vec<u64>) -> DeletedBitmap {
         let count = words.iter().map(|w| w.count_ones() as usize).sum();
-        DeletedBits {
+        DeletedBitmap {
             words: RwLock::new(words.into_iter().map(AtomicU64::new).collect()),
             count: AtomicUsize::new(count),
+            ..DeletedBitmap::default()
         }
     }
 
@@ -38,13 +53,25 @@ impl DeletedBits {
         }
     }
 
-    /// Marks a row deleted; returns whether it was live.
-    pub fn set(&self, row: u32) -> bool {
+    /// Marks a row deleted by the operation `seq`; returns whether it was live. `horizon`: no
+    /// reader's snapshot is below it (entries at or below it may be pruned).
+    pub fn set(&self, row: u32, seq: u64, horizon: u64) -> bool {
         let words = self.words.read();
         let Some(word) = words.get(row as usize / 64) else {
             return false;
         };
         let bit = 1u64 << (row % 64);
+        if word.load(Ordering::Acquire) & bit != 0 {
+            return false;
+        }
+        if seq > horizon {
+            let mut recent = self.recent.lock();
+            if recent.len() >= PRUNE_RECENT_AT {
+                recent.retain(|_, s| *s > horizon);
+            }
+            recent.insert(row, seq);
+            self.newest.fetch_max(seq, Ordering::AcqRel);
+        }
         let was_live = word.fetch_or(bit, Ordering::AcqRel) & bit == 0;
         if was_live {
             self.count.fetch_add(1, Ordering::AcqRel);
@@ -52,10 +79,22 @@ impl DeletedBits {
         was_live
     }
 
+    /// Rows deleted now (whatever the snapshot).
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
 
+    /// Rows deleted as seen at snapshot `seq`.
+    pub fn count_at(&self, seq: u64) -> usize {
+        let count = self.count();
+        if self.newest.load(Ordering::Acquire) <= seq {
+            return count;
+        }
+        let newer = self.recent.lock().values().filter(|&&s| s > seq).count();
+        count.saturating_sub(newer)
+    }
+
+    /// The bits as they are now, one word per 64 rows, sized for `rows`.
     pub fn snapshot(&self, rows: usize) -> Vec<u64> {
         let mut out: Vec<u64> = self
             .words
@@ -67,20 +106,43 @@ impl DeletedBits {
         out
     }
 
-    pub fn guard(&self) -> DeletedGuard<'_> {
-        DeletedGuard(self.words.read())
+    /// A read guard for a scan at snapshot `seq` (`u64::MAX`: the latest state).
+    pub fn guard(&self, seq: u64) -> DeletedGuard<'_> {
+        DeletedGuard {
+            words: self.words.read(),
+            bitmap: self,
+            seq,
+        }
     }
 }
 
-/// A read guard over the deleted bits, held for the duration of a scan.
-pub(crate) struct DeletedGuard<'a>(RwLockReadGuard<'a, Vec<AtomicU64>>);
+/// A read guard over the deleted bits at one snapshot, held for the duration of a scan.
+pub(crate) struct DeletedGuard<'a> {
+    words: RwLockReadGuard<'a, Vec<AtomicU64>>,
+    bitmap: &'a DeletedBitmap,
+    seq: u64,
+}
 
 impl DeletedGuard<'_> {
+    /// Whether `row` is deleted at this guard's snapshot.
     #[inline]
     pub fn is_deleted(&self, row: u32) -> bool {
-        self.0
+        let set = self
+            .words
             .get(row as usize / 64)
-            .is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (row % 64)) != 0)
+            .is_some_and(|w| w.load(Ordering::Acquire) & (1 << (row % 64)) != 0);
+        set && (self.bitmap.newest.load(Ordering::Acquire) <= self.seq || self.deleted_before(row))
+    }
+
+    /// The slow path: a deletion at least as new as some reader's snapshot.
+    #[cold]
+    fn deleted_before(&self, row: u32) -> bool {
+        // No entry: deleted at or below the horizon, which is at most this snapshot.
+        self.bitmap
+            .recent
+            .lock()
+            .get(&row)
+            .is_none_or(|&s| s <= self.seq)
     }
 }
 
@@ -88,9 +150,14 @@ impl DeletedGuard<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct MutableData {
     pub ids: Vec<PointId>,
+    /// Per row, the sequence number of the operation that wrote it (ascending): a reader at
+    /// snapshot `s` sees the rows written at or below `s`, a prefix.
+    pub seqs: Vec<u64>,
     /// One row-major buffer per schema vector.
     pub vectors: Vec<Vec<f32>>,
     pub payloads: Vec<Vec<u8>>,
+    /// Bytes held: ids, vectors and payloads (what the seal threshold measures).
+    pub bytes: u64,
 }
 
 #[derive(Debug)]
@@ -103,7 +170,7 @@ pub(crate) enum Body {
 pub(crate) struct Segment {
     pub id: u64,
     pub body: Body,
-    pub deleted: DeletedBits,
+    pub deleted: DeletedBitmap,
     /// Per schema vector, the graph index if this segment has one (sealed segments only).
     pub graphs: Vec<Option<GraphIndex>>,
     /// Payload field indexes (sealed segments only; the mutable one checks every row).
@@ -160,7 +227,7 @@ impl Segment {
                 vectors: vec![Vec::new(); vectors],
                 ..MutableData::default()
             })),
-            deleted: DeletedBits::default(),
+            deleted: DeletedBitmap::default(),
             graphs: (0..vectors).map(|_| None).collect(),
             fields: RwLock::default(),
         }
@@ -176,7 +243,7 @@ impl Segment {
         Segment {
             id,
             body: Body::Sealed(files),
-            deleted: DeletedBits::from_words(deleted),
+            deleted: DeletedBitmap::from_words(deleted),
             graphs,
             fields: RwLock::new(Arc::new(fields)),
         }
@@ -206,16 +273,30 @@ impl Segment {
         self.rows().saturating_sub(self.deleted.count())
     }
 
-    /// Runs `f` over a consistent view (holding the mutable segment's read lock if any).
+    /// Runs `f` over the latest view (holding the mutable segment's read lock if any): for
+    /// writers and maintenance, which see every row.
     pub fn with_view<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> R {
+        self.view_at(u64::MAX, f)
+    }
+
+    /// Runs `f` over the segment as it was at snapshot `seq`: rows written later are not in
+    /// the view, rows deleted later are live in it. Takes the mutable segment's read lock for
+    /// the duration of `f`: `f` must not start parallel work that could wait on it (see the
+    /// lock rules in `collection/mod.rs`).
+    pub fn view_at<R>(&self, seq: u64, f: impl FnOnce(&View<'_>) -> R) -> R {
         match &self.body {
             Body::Mutable(d) => {
                 let d = d.read();
+                let rows = d.seqs.partition_point(|&s| s <= seq);
                 let view = View {
-                    ids: &d.ids,
-                    vectors: d.vectors.iter().map(Vec::as_slice).collect(),
+                    ids: d.ids.get(..rows).unwrap_or(&d.ids),
+                    vectors: d
+                        .vectors
+                        .iter()
+                        .map(|v| v.get(..rows * (v.len() / d.ids.len().max(1))).unwrap_or(v))
+                        .collect(),
                     payloads: Payloads::Mutable(&d.payloads),
-                    deleted: self.deleted.guard(),
+                    deleted: self.deleted.guard(seq),
                 };
                 f(&view)
             }
@@ -224,36 +305,55 @@ impl Segment {
                     ids: &files.ids,
                     vectors: files.vectors.iter().map(|v| v.as_f32()).collect(),
                     payloads: Payloads::Sealed(files),
-                    deleted: self.deleted.guard(),
+                    deleted: self.deleted.guard(seq),
                 };
                 f(&view)
             }
         }
     }
 
-    /// Appends a point to the mutable segment; returns its offset. Vectors arrive in schema
-    /// order (validated by the caller).
-    pub fn push(&self, p: &PreparedPoint) -> u32 {
+    /// Live rows at snapshot `seq`.
+    pub fn live_at(&self, seq: u64) -> usize {
+        let rows = match &self.body {
+            Body::Mutable(d) => d.read().seqs.partition_point(|&s| s <= seq),
+            Body::Sealed(f) => f.rows,
+        };
+        rows.saturating_sub(self.deleted.count_at(seq))
+    }
+
+    /// Appends a point written by operation `seq` to the mutable segment; returns its offset,
+    /// or `None` if the segment is full (2^32 rows). Vectors arrive in schema order
+    /// (validated by the caller).
+    pub fn push(&self, p: &PreparedPoint, seq: u64) -> Option<u32> {
         let Body::Mutable(d) = &self.body else {
             unreachable!("inserts only go to the mutable segment");
         };
         let mut d = d.write();
-        let offset = d.ids.len() as u32;
+        let offset = u32::try_from(d.ids.len()).ok()?;
         d.ids.push(p.id);
+        d.seqs.push(seq);
+        let mut bytes = ROW_OVERHEAD + p.payload.len() as u64;
         for (buf, (_, v)) in d.vectors.iter_mut().zip(&p.vectors) {
             buf.extend_from_slice(v);
+            bytes += 4 * v.len() as u64;
         }
         d.payloads.push(p.payload.clone());
+        d.bytes += bytes;
         drop(d);
         self.deleted.ensure_rows(offset as usize + 1);
-        offset
+        Some(offset)
     }
 
-    /// Bytes of vector data held (what the seal threshold measures).
-    pub fn vector_bytes(&self) -> u64 {
+    /// Bytes held in memory by the mutable segment (ids, vectors, payloads): what the seal
+    /// threshold measures. For a sealed segment, the bytes of its vectors.
+    pub fn bytes(&self) -> u64 {
         match &self.body {
-            Body::Mutable(d) => d.read().vectors.iter().map(|v| v.len() as u64 * 4).sum(),
+            Body::Mutable(d) => d.read().bytes,
             Body::Sealed(f) => f.vectors.iter().map(|v| (v.rows * v.dim * 4) as u64).sum(),
         }
     }
 }
+
+/// Bytes a mutable row costs besides its vectors and payload: the id (17 bytes encoded, 24 in
+/// memory), its sequence number and the payload's vector header.
+const ROW_OVERHEAD: u64 = 24 + 8 + 24;

@@ -457,7 +457,10 @@ fn wal_damage_torn_tail_is_cut_and_middle_damage_is_an_error() {
     let mut bad = std::fs::read(&wal_file).unwrap();
     bad[64 + 30] ^= 0xff;
     std::fs::write(&wal_file, &bad).unwrap();
-    let err = Database::open(dir.path(), DatabaseOptions::default()).unwrap_err();
+    // The database opens; the damaged collection is reported, not opened.
+    let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
+    let err = db.collection("c").unwrap_err();
+    assert!(matches!(err, Error::CollectionDamaged { .. }), "{err}");
     let msg = err.to_string();
     assert!(
         msg.contains(&wal_file.display().to_string()) && msg.contains("byte 64"),

@@ -11,7 +11,7 @@ use quiver_kernels::TopK;
 use rayon::prelude::*;
 
 /// Queries per block of a batch (one rayon task each).
-const QUERY_BLOCK: usize = 64;
+pub const QUERY_BLOCK: usize = 64;
 /// How many rows ahead [`search_subset_reranked`] prefetches.
 const PREFETCH_AHEAD: usize = 4;
 /// Rows per tile of a batch: a tile of 384-dim rows is 768 KiB and stays in L2.
@@ -171,6 +171,33 @@ pub fn search_batch(
     let mut stats = SearchStats::default();
     let mut out = Vec::with_capacity(queries.len() / dim);
     for (hits, s) in per_block {
+        out.extend(hits);
+        stats.add(s);
+    }
+    (out, stats)
+}
+
+/// [`search_batch`] on the calling thread only: for callers that hold a lock, which must not
+/// be held across a parallel section (a pool thread waiting for its tasks may run another
+/// task that wants the same lock). Split the queries into blocks of [`QUERY_BLOCK`] and
+/// parallelise outside the lock instead.
+pub fn search_batch_sequential(
+    rows: &[f32],
+    dim: usize,
+    metric: Metric,
+    queries: &[f32],
+    k: usize,
+    accept: &impl Fn(u32) -> bool,
+) -> (Vec<Vec<Hit>>, SearchStats) {
+    if dim == 0 {
+        return (Vec::new(), SearchStats::default());
+    }
+    assert_eq!(queries.len() % dim, 0, "queries are whole rows");
+    let n = rows.len() / dim;
+    let mut stats = SearchStats::default();
+    let mut out = Vec::with_capacity(queries.len() / dim);
+    for block in queries.chunks(QUERY_BLOCK * dim) {
+        let (hits, s) = search_block(rows, n, dim, metric, block, k, accept);
         out.extend(hits);
         stats.add(s);
     }

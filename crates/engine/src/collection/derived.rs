@@ -10,6 +10,14 @@ impl Collection {
         &self,
         files: &segfiles::SegmentFiles,
     ) -> Result<Vec<Option<GraphIndex>>> {
+        // In the build pool: its tasks take no collection lock (see the lock rules).
+        self.pool.install(|| self.build_graphs_in_pool(files))
+    }
+
+    fn build_graphs_in_pool(
+        &self,
+        files: &segfiles::SegmentFiles,
+    ) -> Result<Vec<Option<GraphIndex>>> {
         let mut graphs = Vec::with_capacity(self.schema.vectors.len());
         for (i, kind) in self.schema.vectors.values().enumerate() {
             let IndexKind::Hnsw {

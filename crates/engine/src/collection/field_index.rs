@@ -25,7 +25,7 @@ impl Collection {
         self.payload_indexes.write().insert(key.clone(), kind);
         let one = BTreeMap::from([(key, kind)]);
         let result = (|| -> Result<()> {
-            for seg in self.snapshot().iter() {
+            for seg in self.segment_list().iter() {
                 let crate::segment::Body::Sealed(files) = &seg.body else {
                     continue;
                 };
@@ -62,7 +62,7 @@ impl Collection {
             // which open ignores.
             let watermark = published.watermark;
             self.publish(&mut published, watermark, &[])?;
-            for seg in self.snapshot().iter() {
+            for seg in self.segment_list().iter() {
                 let crate::segment::Body::Sealed(files) = &seg.body else {
                     continue;
                 };

@@ -28,7 +28,7 @@ pub struct SegmentInfo {
 
 impl Collection {
     pub fn info(&self) -> Result<CollectionInfo> {
-        let segments = self.snapshot();
+        let segments = self.segment_list();
         Ok(CollectionInfo {
             name: self.name.clone(),
             schema: self.schema.clone(),
@@ -53,8 +53,21 @@ impl Collection {
     /// Checks internal consistency: every live row's id maps to it, every mapped id is live
     /// where it points, deleted counts match their bitmaps, and sealed files verify on disk.
     pub fn check_integrity(&self) -> Result<()> {
+        // The id map against the segments under the state lock (no write half-applied); the
+        // files, which are immutable, after it.
+        let sealed = self.check_id_map()?;
+        for (dir, rows) in sealed {
+            segfiles::open_segment(&dir, rows, &self.schema.dims())?;
+        }
+        Ok(())
+    }
+
+    /// The in-memory half of [`Collection::check_integrity`]; returns the sealed segments'
+    /// directories and rows.
+    fn check_id_map(&self) -> Result<Vec<(PathBuf, u64)>> {
         let state = self.state.read();
-        let segments = self.snapshot();
+        let segments = self.segment_list();
+        let mut sealed = Vec::new();
         let corrupt = |message: String| Error::Corrupt {
             path: self.dir.clone(),
             message,
@@ -97,7 +110,7 @@ impl Collection {
                 Ok(())
             })?;
             if let crate::segment::Body::Sealed(files) = &seg.body {
-                segfiles::open_segment(&files.dir, rows as u64, &self.schema.dims())?;
+                sealed.push((files.dir.clone(), rows as u64));
             }
         }
         if live_rows != state.ids.len() {
@@ -106,6 +119,6 @@ impl Collection {
                 state.ids.len()
             )));
         }
-        Ok(())
+        Ok(sealed)
     }
 }

@@ -1,9 +1,18 @@
-//! A collection: the write path, the read path, sealing, compaction and recovery.
+//! A collection: the write path, the read path, sealing, compaction and recovery, one file per
+//! protocol step (`docs/format.md` names them).
 //!
-//! Locks, always taken in this order (a thread never takes an earlier one while holding a later
-//! one): `maintenance` (one seal or compaction at a time) → `state` (id map; its write lock is
-//! held while a write is appended to the WAL and applied, so WAL order = apply order) →
-//! `segments` (the list readers snapshot) → a segment's own locks.
+//! **Locks**, always taken in this order (a thread never takes an earlier one while holding a
+//! later one): `maintenance` (one seal or compaction at a time) → `state` (id map; its write
+//! lock is held while a write is appended to the WAL and applied, so WAL order = apply order)
+//! → `segments` (the list and sequence number readers snapshot) → `readers` → a segment's own
+//! locks. **No lock is held across a parallel section of the shared rayon pool**: a pool
+//! thread waiting for its tasks may run another task that wants the same lock (rayon#592).
+//! Work that runs in parallel under a lock (graph builds, LVQ encoding, under `maintenance`)
+//! runs in the database's build pool, whose tasks take no collection lock.
+//!
+//! **Reads are snapshots**: a search sees every operation up to one sequence number and none
+//! after it (rows written later are outside its view, rows deleted later are live in it), so
+//! it returns each point at most once and finds every point live at that sequence number.
 
 use crate::error::{Error, Result};
 use crate::ops::{Op, PreparedPoint};
@@ -36,20 +45,38 @@ mod derived;
 mod durability;
 mod field_index;
 mod inspect;
+mod maintenance;
 mod open;
 mod publish;
 mod read;
 mod seal;
 mod search;
+mod snapshot;
 mod state;
 mod write;
 
 pub use compaction::CompactionReport;
 pub use durability::Durability;
 pub use inspect::{CollectionInfo, SegmentInfo};
+use maintenance::Signal;
+use snapshot::{ReadState, Readers, Snapshot};
 use state::{Loc, State, apply};
 
 type SegmentList = Arc<Vec<Arc<Segment>>>;
+
+/// What the collections of a database share.
+pub(crate) struct Shared {
+    pub(crate) durability: Durability,
+    pub(crate) models: Arc<TextModels>,
+    pub(crate) pool: Arc<rayon::ThreadPool>,
+    pub(crate) dir_lock: Arc<DirLock>,
+}
+
+/// The data directory's lock: held by the database and every collection handle, released when
+/// the last of them is gone.
+pub(crate) struct DirLock {
+    pub(crate) _file: std::fs::File,
+}
 
 /// What the last published manifest holds, owned by the maintenance lock.
 struct Published {
@@ -76,7 +103,13 @@ pub struct Collection {
     /// Declared payload field indexes; changed only under the maintenance lock.
     payload_indexes: RwLock<BTreeMap<String, FieldKind>>,
     state: RwLock<State>,
-    segments: RwLock<SegmentList>,
+    segments: RwLock<ReadState>,
+    readers: Readers,
+    /// Wakes the maintenance thread; writers wait on it when too many segments await sealing.
+    signal: Arc<Signal>,
+    /// Runs graph builds and LVQ encoding (shared by the database's collections).
+    pool: Arc<rayon::ThreadPool>,
+    _dir_lock: Arc<DirLock>,
     /// Set when a write could not complete (I/O error after logging): nothing more is accepted
     /// until the collection is reopened and recovered from disk.
     failed: Mutex<Option<String>>,
@@ -154,13 +187,30 @@ impl Collection {
         }
     }
 
-    fn snapshot(&self) -> SegmentList {
-        Arc::clone(&self.segments.read())
+    /// A consistent read snapshot: the segment list and the sequence number it reflects.
+    fn snapshot(&self) -> Snapshot<'_> {
+        let read = self.segments.read();
+        Snapshot {
+            segments: Arc::clone(&read.list),
+            seq: read.seq,
+            _registered: self.readers.register(read.seq),
+        }
+    }
+
+    /// The current segment list (for maintenance, which sees every row).
+    fn segment_list(&self) -> SegmentList {
+        Arc::clone(&self.segments.read().list)
+    }
+
+    /// Replaces the segment list (under the state write lock).
+    fn set_segment_list(&self, list: Vec<Arc<Segment>>) {
+        self.segments.write().list = Arc::new(list);
     }
 }
 
 impl Drop for Collection {
     fn drop(&mut self) {
+        self.signal.stop();
         if !self.dropped.load(Ordering::Acquire)
             && let Err(e) = self.wal.sync_all()
         {

@@ -13,30 +13,13 @@ impl Collection {
     ) -> Result<()> {
         qfs::create_dir_durable(&dir.join(SEGMENTS_DIR))?;
         qfs::create_dir_durable(&dir.join(WAL_DIR))?;
-        Manifest {
-            schema: serde_json::to_value(schema).map_err(|e| Error::InvalidSchema {
-                reason: e.to_string(),
-            })?,
-            config: serde_json::to_value(config).map_err(|e| Error::InvalidSchema {
-                reason: e.to_string(),
-            })?,
-            segments: Vec::new(),
-            next_segment_id: 1,
-            wal_watermark: 0,
-            payload_indexes: BTreeMap::new(),
-        }
-        .write(dir)?;
+        manifest_for(schema, config, &BTreeMap::new(), Vec::new(), 1, 0)?.write(dir)?;
         Ok(())
     }
 
     /// Opens a collection directory: reads the manifest, maps sealed segments, replays the WAL
     /// above the manifest's watermark, and removes files no manifest refers to.
-    pub(crate) fn open(
-        name: &str,
-        dir: &Path,
-        durability: Durability,
-        models: &Arc<TextModels>,
-    ) -> Result<Arc<Collection>> {
+    pub(crate) fn open(name: &str, dir: &Path, shared: &Shared) -> Result<Arc<Collection>> {
         let manifest = Manifest::read(dir)?;
         let manifest_path = dir.join(quiver_storage::manifest::FILE_NAME);
         let schema: Schema =
@@ -111,6 +94,7 @@ impl Collection {
             ids,
             by_id,
             mutable,
+            frozen: Default::default(),
             next_segment_id: manifest.next_segment_id + 1,
         };
         let wal_dir = dir.join(WAL_DIR);
@@ -128,7 +112,8 @@ impl Collection {
                     path: wal_dir.clone(),
                     message: format!("record {}: {m}", rec.seq),
                 })?;
-            apply(&mut state, &schema, &op);
+            // No reader yet: no deletion record is needed (horizon = every sequence number).
+            apply(&mut state, &op, rec.seq, u64::MAX);
             replayed += 1;
         }
         if let Some(first) = first_seen
@@ -146,12 +131,14 @@ impl Collection {
         let wal = Wal::resume(&wal_dir, &end)?;
         wal.remove_through(manifest.wal_watermark)?;
 
+        let seq = wal.last_seq();
+        let signal = Arc::new(Signal::default());
         let collection = Arc::new(Collection {
             name: name.to_string(),
             dir: dir.to_path_buf(),
             schema,
             config,
-            durability,
+            durability: shared.durability,
             wal,
             maintenance: Mutex::new(Published {
                 watermark: manifest.wal_watermark,
@@ -159,7 +146,14 @@ impl Collection {
             }),
             payload_indexes: RwLock::new(payload_indexes),
             state: RwLock::new(state),
-            segments: RwLock::new(Arc::new(list)),
+            segments: RwLock::new(ReadState {
+                list: Arc::new(list),
+                seq,
+            }),
+            readers: Readers::default(),
+            signal: Arc::clone(&signal),
+            pool: Arc::clone(&shared.pool),
+            _dir_lock: Arc::clone(&shared.dir_lock),
             failed: Mutex::new(None),
             dropped: AtomicBool::new(false),
             distance_computations: AtomicU64::new(0),
@@ -167,14 +161,42 @@ impl Collection {
                 replayed_ops: replayed,
                 torn_tail_bytes: end.truncated_bytes,
             },
-            models: Arc::clone(models),
+            models: Arc::clone(&shared.models),
         });
-        if let Durability::Periodic(every) = durability {
+        maintenance::spawn(Arc::downgrade(&collection), signal, name)?;
+        if let Durability::Periodic(every) = shared.durability {
             spawn_periodic_sync(Arc::downgrade(&collection), every);
         }
-        collection.maybe_seal()?;
+        collection.freeze_if_full(&mut collection.state.write())?;
         Ok(collection)
     }
+}
+
+/// The manifest of a collection (the one constructor: creation and publishing use it).
+pub(super) fn manifest_for(
+    schema: &Schema,
+    config: &CollectionConfig,
+    payload_indexes: &BTreeMap<String, FieldKind>,
+    segments: Vec<SegmentEntry>,
+    next_segment_id: u64,
+    wal_watermark: u64,
+) -> Result<Manifest> {
+    let json = |v: serde_json::Result<serde_json::Value>| {
+        v.map_err(|e| Error::InvalidSchema {
+            reason: e.to_string(),
+        })
+    };
+    Ok(Manifest {
+        schema: json(serde_json::to_value(schema))?,
+        config: json(serde_json::to_value(config))?,
+        segments,
+        next_segment_id,
+        wal_watermark,
+        payload_indexes: payload_indexes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.name().to_string()))
+            .collect(),
+    })
 }
 
 /// Removes segment directories the manifest does not name (a crash between writing a segment
@@ -190,9 +212,22 @@ pub(super) fn remove_unlisted_segments(segments_dir: &Path, manifest: &Manifest)
             source,
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let listed = name
+        // Only what Quiver writes here: `<id>` and `<id>.tmp` directories. Anything else is
+        // left alone with a warning.
+        let Some(id) = name
+            .strip_suffix(".tmp")
+            .unwrap_or(&name)
             .parse::<u64>()
-            .is_ok_and(|id| manifest.segments.iter().any(|s| s.id == id));
+            .ok()
+            .filter(|_| entry.path().is_dir())
+        else {
+            log::warn!(
+                "{}: not a segment directory; left alone",
+                entry.path().display()
+            );
+            continue;
+        };
+        let listed = !name.ends_with(".tmp") && manifest.segments.iter().any(|s| s.id == id);
         if !listed {
             log::info!("removing unpublished segment {}", entry.path().display());
             let path = entry.path();

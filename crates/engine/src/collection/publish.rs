@@ -1,5 +1,6 @@
 //! Publishing: deleted bitmaps and the manifest, then truncating the log.
 
+use super::open::manifest_for;
 use super::*;
 
 impl Collection {
@@ -16,8 +17,7 @@ impl Collection {
         let (sealed, bitmaps, last_seq, next_segment_id, watermark) = {
             let state = self.state.read();
             let sealed: Vec<Arc<Segment>> = self
-                .segments
-                .read()
+                .segment_list()
                 .iter()
                 .filter(|s| !s.is_mutable())
                 .cloned()
@@ -30,15 +30,17 @@ impl Collection {
                 })
                 .collect();
             let last_seq = self.wal.last_seq();
-            // With the mutable segment empty, every logged operation is reflected in the
-            // sealed segments and these bitmaps: the watermark can move up to the last one and
-            // the log be truncated entirely (after deletes followed by a compaction, say).
-            let watermark = if state.mutable.rows() == 0 && last_seq > watermark {
-                self.wal.rotate()?;
-                last_seq
-            } else {
-                watermark
-            };
+            // With the mutable segment empty and nothing frozen, every logged operation is
+            // reflected in the sealed segments and these bitmaps: the watermark can move up to
+            // the last one and the log be truncated entirely (after deletes followed by a
+            // compaction, say).
+            let watermark =
+                if state.mutable.rows() == 0 && state.frozen.is_empty() && last_seq > watermark {
+                    self.wal.rotate()?;
+                    last_seq
+                } else {
+                    watermark
+                };
             (sealed, bitmaps, last_seq, state.next_segment_id, watermark)
         };
         // The bitmaps may include deletions logged but not yet fsynced: make them durable
@@ -62,23 +64,14 @@ impl Collection {
                 deleted_gen: generation,
             });
         }
-        Manifest {
-            schema: serde_json::to_value(&self.schema).map_err(|e| Error::InvalidSchema {
-                reason: e.to_string(),
-            })?,
-            config: serde_json::to_value(&self.config).map_err(|e| Error::InvalidSchema {
-                reason: e.to_string(),
-            })?,
-            segments: entries,
+        manifest_for(
+            &self.schema,
+            &self.config,
+            &self.payload_indexes.read(),
+            entries,
             next_segment_id,
-            wal_watermark: watermark,
-            payload_indexes: self
-                .payload_indexes
-                .read()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.name().to_string()))
-                .collect(),
-        }
+            watermark,
+        )?
         .write(&self.dir)?;
         // The manifest is durable: older state can go.
         published.watermark = watermark;

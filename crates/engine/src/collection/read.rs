@@ -5,7 +5,11 @@ use super::*;
 impl Collection {
     /// Number of live points.
     pub fn count(&self) -> u64 {
-        self.snapshot().iter().map(|s| s.live() as u64).sum()
+        let snap = self.snapshot();
+        snap.segments
+            .iter()
+            .map(|s| s.live_at(snap.seq) as u64)
+            .sum()
     }
 
     /// [`Collection::count`], failing if the collection was dropped or has failed.
@@ -18,8 +22,11 @@ impl Collection {
     pub fn count_filtered(&self, filter: &Filter) -> Result<u64> {
         self.check_usable()?;
         let mut n = 0;
-        for seg in self.snapshot().iter() {
-            n += seg.with_view(|v| RowFilter::new(filter, seg, v).passing().count() as u64);
+        let snap = self.snapshot();
+        for seg in snap.segments.iter() {
+            n += seg.view_at(snap.seq, |v| {
+                RowFilter::new(filter, seg, v).passing().count() as u64
+            });
         }
         Ok(n)
     }
@@ -27,8 +34,9 @@ impl Collection {
     /// Ids of the live points whose payload passes `filter`, per segment order.
     pub(super) fn matching_ids(&self, filter: &Filter) -> Vec<PointId> {
         let mut ids = Vec::new();
-        for seg in self.snapshot().iter() {
-            seg.with_view(|v| {
+        let snap = self.snapshot();
+        for seg in snap.segments.iter() {
+            seg.view_at(snap.seq, |v| {
                 let rf = RowFilter::new(filter, seg, v);
                 ids.extend(rf.passing().map(|r| v.ids[r as usize]));
             });
@@ -73,6 +81,10 @@ impl Collection {
     }
 
     /// [`Collection::scroll`] over the points whose payload passes `filter`.
+    ///
+    /// The filter is evaluated per segment on a snapshot, without the state lock; the id map
+    /// is then walked in id order holding the state lock for at most [`SCROLL_IDS_PER_LOCK`]
+    /// ids at a time, so writers never wait for a whole page.
     pub fn scroll_filtered(
         &self,
         from: Option<PointId>,
@@ -80,41 +92,68 @@ impl Collection {
         with: With,
         filter: Option<&Filter>,
     ) -> Result<ScrollPage> {
+        use std::ops::Bound;
         self.check_usable()?;
-        let state = self.state.read();
-        // Per segment, the rows that pass (evaluated once per page).
         let passing: HashMap<u64, quiver_filter::RoaringBitmap> = match filter {
-            Some(f) => state
-                .by_id
-                .iter()
-                .map(|(id, seg)| {
-                    let rows = seg.with_view(|v| RowFilter::new(f, seg, v).passing().collect());
-                    (*id, rows)
-                })
-                .collect(),
+            Some(f) => {
+                let snap = self.snapshot();
+                snap.segments
+                    .iter()
+                    .map(|seg| {
+                        let rows = seg
+                            .view_at(snap.seq, |v| RowFilter::new(f, seg, v).passing().collect());
+                        (seg.id, rows)
+                    })
+                    .collect()
+            }
             None => HashMap::new(),
         };
-        let passes = |loc: &Loc| {
-            filter.is_none()
-                || passing
-                    .get(&loc.segment)
-                    .is_some_and(|b| b.contains(loc.offset))
-        };
-        let range = match from {
-            Some(f) => state.ids.range(f..),
-            None => state.ids.range(..),
-        };
         let mut points = Vec::with_capacity(limit.min(1024));
-        let mut next = None;
-        for (id, loc) in range.filter(|(_, loc)| passes(loc)) {
-            if points.len() == limit {
-                next = Some(*id);
-                break;
-            }
-            if let Some(seg) = state.by_id.get(&loc.segment) {
+        let mut start = match from {
+            Some(id) => Bound::Included(id),
+            None => Bound::Unbounded,
+        };
+        loop {
+            let state = self.state.read();
+            let mut walked = 0;
+            let mut last = None;
+            for (id, loc) in state.ids.range((start, Bound::Unbounded)) {
+                if walked == SCROLL_IDS_PER_LOCK {
+                    break;
+                }
+                walked += 1;
+                last = Some(*id);
+                let Some(seg) = state.by_id.get(&loc.segment) else {
+                    continue;
+                };
+                let passes = match filter {
+                    None => true,
+                    Some(f) => match passing.get(&loc.segment) {
+                        Some(rows) => rows.contains(loc.offset),
+                        // Written after the snapshot: check the point itself.
+                        None => {
+                            seg.with_view(|v| f.matches(*id, &parse_payload(v.payload(loc.offset))))
+                        }
+                    },
+                };
+                if !passes {
+                    continue;
+                }
+                if points.len() == limit {
+                    return Ok(ScrollPage {
+                        points,
+                        next: Some(*id),
+                    });
+                }
                 points.push(seg.with_view(|v| self.record(v, loc.offset, with)));
             }
+            match last {
+                Some(id) if walked == SCROLL_IDS_PER_LOCK => start = Bound::Excluded(id),
+                _ => return Ok(ScrollPage { points, next: None }),
+            }
         }
-        Ok(ScrollPage { points, next })
     }
 }
+
+/// Ids a scroll walks per hold of the state lock.
+const SCROLL_IDS_PER_LOCK: usize = 4096;

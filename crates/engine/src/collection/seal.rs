@@ -1,69 +1,84 @@
-//! Sealing: the mutable segment becomes immutable files on disk.
+//! Sealing: a full mutable segment is frozen (a fresh one takes writes) and the maintenance
+//! thread turns it into immutable files on disk, then swaps it for the mapped segment.
 
 use super::*;
 
+/// Segments frozen and not yet sealed at which writers wait for the maintenance thread
+/// (backpressure): memory stays bounded by about this many seal thresholds.
+pub(super) const MAX_FROZEN: usize = 2;
+
+/// A mutable segment never grows past this many rows (row offsets are `u32`).
+pub(super) const MAX_MUTABLE_ROWS: usize = u32::MAX as usize;
+
 impl Collection {
-    /// Seals the mutable segment if it is over the threshold.
-    pub(super) fn maybe_seal(&self) -> Result<()> {
-        let over = self.state.read().mutable.vector_bytes() >= self.config.seal_threshold_bytes;
-        if over { self.flush() } else { Ok(()) }
+    /// Freezes the mutable segment (if it holds anything) under the state write lock: a fresh
+    /// one takes new writes, the log rotates so that the frozen segment's operations are
+    /// exactly the older log files, and the maintenance thread is woken to seal it.
+    pub(super) fn freeze(&self, state: &mut State) -> Result<()> {
+        if state.mutable.rows() == 0 {
+            return Ok(());
+        }
+        let frozen_seq = self.wal.last_seq();
+        self.wal.rotate()?;
+        let fresh = Arc::new(Segment::new_mutable(
+            state.next_segment_id,
+            self.schema.vectors.len(),
+        ));
+        state.next_segment_id += 1;
+        state.by_id.insert(fresh.id, Arc::clone(&fresh));
+        let frozen = std::mem::replace(&mut state.mutable, Arc::clone(&fresh));
+        state.frozen.push_back((frozen, frozen_seq));
+        self.signal
+            .frozen
+            .store(state.frozen.len(), Ordering::Release);
+        let mut list = (*self.segment_list()).clone();
+        list.push(fresh);
+        self.set_segment_list(list);
+        self.signal.wake();
+        Ok(())
     }
 
-    /// Seals the mutable segment (if it holds anything) into an immutable one on disk and
-    /// publishes a new manifest; the log is then truncated. Also compacts segments over the
-    /// configured deleted fraction.
+    /// Seals every segment frozen so far and the mutable segment (if it holds anything),
+    /// publishes a new manifest (the log is then truncated), and compacts per the merge
+    /// policy. Waits for maintenance already running.
     pub fn flush(&self) -> Result<()> {
         self.check_usable()?;
-        let mut published = self.maintenance.lock();
-        match self.seal(&mut published) {
-            Ok(()) => {}
-            Err(e) => return self.fail(e),
+        {
+            let mut state = self.state.write();
+            if let Err(e) = self.freeze(&mut state) {
+                return self.fail(e);
+            }
         }
-        let fraction = self.config.compact_deleted_fraction;
-        match self.compact_locked(&mut published, fraction) {
+        let mut published = self.maintenance.lock();
+        if let Err(e) = self.seal_frozen(&mut published) {
+            return self.fail(e);
+        }
+        match self.compact_by_policy(&mut published) {
             Ok(_) => Ok(()),
             Err(e) => self.fail(e),
         }
     }
 
-    pub(super) fn seal(&self, published: &mut Published) -> Result<()> {
-        self.check_usable()?;
-        // 1. Freeze: new writes go to a fresh mutable segment; the log rotates so that the
-        //    frozen segment's operations are exactly the older log files.
-        let (frozen, frozen_seq) = {
-            let mut state = self.state.write();
-            if state.mutable.rows() == 0 {
+    /// Seals the frozen segments, oldest first (so the published watermark only rises).
+    pub(super) fn seal_frozen(&self, published: &mut Published) -> Result<()> {
+        loop {
+            self.check_usable()?;
+            let Some((frozen, frozen_seq)) = self.state.read().frozen.front().cloned() else {
                 return Ok(());
-            }
-            let frozen_seq = self.wal.last_seq();
-            self.wal.rotate()?;
-            let fresh = Arc::new(Segment::new_mutable(
-                state.next_segment_id,
-                self.schema.vectors.len(),
-            ));
-            state.next_segment_id += 1;
-            state.by_id.insert(fresh.id, Arc::clone(&fresh));
-            let frozen = std::mem::replace(&mut state.mutable, Arc::clone(&fresh));
-            let mut list = (**self.segments.read()).clone();
-            list.push(fresh);
-            *self.segments.write() = Arc::new(list);
-            (frozen, frozen_seq)
-        };
-        // 2. Write the frozen rows (deleted ones too: offsets stay valid) without blocking
-        //    writers or readers.
+            };
+            self.seal_one(published, &frozen, frozen_seq)?;
+        }
+    }
+
+    fn seal_one(&self, published: &mut Published, frozen: &Arc<Segment>, seq: u64) -> Result<()> {
+        let started = std::time::Instant::now();
+        // Every row, deleted ones too: offsets stay valid. No pushes reach a frozen segment.
         let dims = self.schema.dims();
-        let segments_dir = self.dir.join(SEGMENTS_DIR);
-        let dir = frozen.with_view(|v| -> Result<PathBuf> {
-            let mut w = SegmentWriter::create(&segments_dir, frozen.id, &dims)?;
-            for row in 0..v.rows() as u32 {
-                copy_row(&mut w, v, &dims, row)?;
-            }
-            Ok(w.finish()?.0)
+        let (files, graphs, fields) = frozen.with_view(|v| {
+            self.build_segment(frozen.id, v.rows(), |w| {
+                (0..v.rows()).try_for_each(|row| copy_row(w, v, &dims, row))
+            })
         })?;
-        let files = segfiles::open_segment(&dir, frozen.rows() as u64, &dims)?;
-        let graphs = self.build_graphs(&files)?;
-        let fields = self.write_fields(&files)?;
-        // 3. Swap the frozen segment for the sealed one, carrying its deletions over.
         {
             let mut state = self.state.write();
             let sealed = Arc::new(Segment::sealed(
@@ -74,9 +89,12 @@ impl Collection {
                 fields,
             ));
             state.by_id.insert(frozen.id, Arc::clone(&sealed));
+            state.frozen.pop_front();
+            self.signal
+                .frozen
+                .store(state.frozen.len(), Ordering::Release);
             let list = self
-                .segments
-                .read()
+                .segment_list()
                 .iter()
                 .map(|s| {
                     if s.id == frozen.id {
@@ -86,10 +104,43 @@ impl Collection {
                     }
                 })
                 .collect();
-            *self.segments.write() = Arc::new(list);
+            self.set_segment_list(list);
         }
+        self.signal.drained();
         published.deleted.insert(frozen.id, (0, 0));
-        self.publish(published, frozen_seq, &[])
+        self.publish(published, seq, &[])?;
+        log::info!(
+            target: "quiver::progress",
+            "`{}`: sealed segment {} ({} rows) in {:.1}s",
+            self.name,
+            frozen.id,
+            frozen.rows(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Writes a new segment directory `segments/<id>` (rows from `rows_into`), maps it, and
+    /// builds its derived data (graphs and LVQ codes, payload field indexes): the one path by
+    /// which sealing and compaction make segments. No manifest names it yet.
+    pub(super) fn build_segment(
+        &self,
+        id: u64,
+        expected_rows: usize,
+        rows_into: impl FnOnce(&mut SegmentWriter) -> Result<()>,
+    ) -> Result<(
+        segfiles::SegmentFiles,
+        Vec<Option<GraphIndex>>,
+        quiver_filter::FieldIndexes,
+    )> {
+        let dims = self.schema.dims();
+        let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims)?;
+        rows_into(&mut w)?;
+        let (dir, _) = w.finish()?;
+        let files = segfiles::open_segment(&dir, expected_rows as u64, &dims)?;
+        let graphs = self.build_graphs(&files)?;
+        let fields = self.write_fields(&files)?;
+        Ok((files, graphs, fields))
     }
 }
 
@@ -99,13 +150,17 @@ pub(super) fn copy_row(
     w: &mut SegmentWriter,
     v: &View<'_>,
     dims: &[usize],
-    row: u32,
+    row: usize,
 ) -> Result<()> {
+    let Some(&id) = v.ids.get(row) else {
+        return Ok(());
+    };
+    let row = row as u32; // < v.rows(), which is at most 2^32.
     let vectors: Vec<&[f32]> = dims
         .iter()
         .enumerate()
         .map(|(i, &dim)| v.vector(i, dim, row))
         .collect();
-    w.push_row(v.ids[row as usize], &vectors, v.payload(row))?;
+    w.push_row(id, &vectors, v.payload(row))?;
     Ok(())
 }

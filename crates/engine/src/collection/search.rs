@@ -14,7 +14,8 @@ impl Collection {
         self.check_usable()?;
         let (position, query) = self.prepare_query(req)?;
         let kind = &self.schema.vectors[&req.vector_name];
-        let segments = self.snapshot();
+        let snap = self.snapshot();
+        let segments = &snap.segments;
         // No result list is longer than the collection: this bounds allocation for huge k.
         let k = req.k.min(segments.iter().map(|s| s.rows()).sum());
         let mut per_segment = Vec::with_capacity(segments.len());
@@ -24,6 +25,7 @@ impl Collection {
         for seg in segments.iter() {
             let (hits, stats) = search_segment(
                 seg,
+                snap.seq,
                 position,
                 kind,
                 &query,
@@ -37,7 +39,7 @@ impl Collection {
         }
         self.distance_computations
             .fetch_add(dist, Ordering::Relaxed);
-        Ok(self.merge(req, &segments, per_segment))
+        Ok(self.merge(req, segments, snap.seq, per_segment))
     }
 
     /// Many queries at once, spread over the current rayon pool. Results in request order.
@@ -47,7 +49,8 @@ impl Collection {
             // Filtered searches are planned per query and segment: one query per task.
             return reqs.par_iter().map(|r| self.search(r)).collect();
         }
-        let segments = self.snapshot();
+        let snap = self.snapshot();
+        let segments = &snap.segments;
         let mut out = vec![Vec::new(); reqs.len()];
         // Group requests by vector so that each group is one matrix of queries.
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -83,6 +86,7 @@ impl Collection {
                             let ef = reqs[i].ef.unwrap_or(DEFAULT_EF);
                             search_segment(
                                 seg,
+                                snap.seq,
                                 position,
                                 kind,
                                 q,
@@ -103,17 +107,31 @@ impl Collection {
                         .collect();
                     (hits, stats)
                 } else {
-                    seg.with_view(|v| {
-                        let deleted = &v.deleted;
-                        flat::search_batch(
-                            v.vectors[position],
-                            kind.dim(),
-                            kind.distance().metric(),
-                            &matrix,
-                            k,
-                            &|o| !deleted.is_deleted(o),
-                        )
-                    })
+                    // Blocks of queries in parallel, each taking the segment's view itself:
+                    // no lock is held across the parallel section.
+                    let per: Vec<(Vec<Vec<Hit>>, SearchStats)> = matrix
+                        .par_chunks(flat::QUERY_BLOCK * kind.dim())
+                        .map(|block| {
+                            seg.view_at(snap.seq, |v| {
+                                let deleted = &v.deleted;
+                                flat::search_batch_sequential(
+                                    v.vectors[position],
+                                    kind.dim(),
+                                    kind.distance().metric(),
+                                    block,
+                                    k,
+                                    &|o| !deleted.is_deleted(o),
+                                )
+                            })
+                        })
+                        .collect();
+                    let mut stats = SearchStats::default();
+                    let mut hits = Vec::with_capacity(members.len());
+                    for (h, s) in per {
+                        hits.extend(h);
+                        stats.add(s);
+                    }
+                    (hits, stats)
                 };
                 dist += stats.distance_computations;
                 for (slot, h) in per_query.iter_mut().zip(hits) {
@@ -123,7 +141,7 @@ impl Collection {
             self.distance_computations
                 .fetch_add(dist, Ordering::Relaxed);
             for (&i, hits) in members.iter().zip(per_query) {
-                out[i] = self.merge(&reqs[i], &segments, hits);
+                out[i] = self.merge(&reqs[i], segments, snap.seq, hits);
             }
         }
         Ok(out)
@@ -135,6 +153,7 @@ impl Collection {
         &self,
         req: &SearchRequest,
         segments: &[Arc<Segment>],
+        seq: u64,
         per_segment: Vec<Vec<Hit>>,
     ) -> Vec<ScoredPoint> {
         let distance = self.schema.vectors[&req.vector_name].distance();
@@ -159,7 +178,7 @@ impl Collection {
                 {
                     return None;
                 }
-                Some(segments[s].with_view(|v| {
+                Some(segments[s].view_at(seq, |v| {
                     let r = self.record(v, offset, req.with);
                     ScoredPoint {
                         id: r.id,
@@ -177,8 +196,9 @@ impl Collection {
     pub fn explain(&self, filter: &Filter) -> Result<String> {
         self.check_usable()?;
         let mut out = String::new();
-        for seg in self.snapshot().iter() {
-            let line = seg.with_view(|v| {
+        let snap = self.snapshot();
+        for seg in snap.segments.iter() {
+            let line = seg.view_at(snap.seq, |v| {
                 let fields = seg.fields();
                 let rows = v.rows() as u32;
                 let plan = quiver_filter::describe(filter, &fields, rows);
@@ -224,6 +244,7 @@ pub(super) fn rerank_count(k: usize) -> usize {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn search_segment(
     seg: &Segment,
+    seq: u64,
     position: usize,
     kind: &VectorKind,
     query: &[f32],
@@ -232,7 +253,7 @@ pub(super) fn search_segment(
     filter: Option<&Filter>,
     scan_fraction: f64,
 ) -> (Vec<Hit>, SearchStats) {
-    seg.with_view(|v| {
+    seg.view_at(seq, |v| {
         let rows = v.vectors[position];
         let (dim, metric) = (kind.dim(), kind.distance().metric());
         let graph = seg.graphs.get(position).and_then(Option::as_ref);

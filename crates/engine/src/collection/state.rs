@@ -1,7 +1,8 @@
-//! The in-memory state writes change: the id map, the segments by id, the mutable segment;
-//! and `apply`, shared by the write path and WAL replay.
+//! The in-memory state writes change: the id map, the segments by id, the mutable segment and
+//! the frozen ones awaiting their seal; and `apply`, shared by the write path and WAL replay.
 
 use super::*;
+use std::collections::VecDeque;
 
 /// Where a live point is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,26 +15,32 @@ pub(super) struct State {
     pub(super) ids: BTreeMap<PointId, Loc>,
     pub(super) by_id: HashMap<u64, Arc<Segment>>,
     pub(super) mutable: Arc<Segment>,
+    /// Segments frozen for sealing, oldest first, each with the last sequence number it
+    /// holds. Searchable until the maintenance thread swaps in the sealed segment.
+    pub(super) frozen: VecDeque<(Arc<Segment>, u64)>,
     pub(super) next_segment_id: u64,
 }
 
-/// Applies a logged operation to the in-memory state. Infallible: everything was validated
-/// before the operation was logged (or, on replay, when it was first logged).
-pub(super) fn apply(state: &mut State, schema: &Schema, op: &Op) {
+/// Applies logged operation `seq` to the in-memory state. Infallible: everything was validated
+/// before the operation was logged (or, on replay, when it was first logged), and the writer
+/// froze the mutable segment before it could overflow. `horizon`: see
+/// [`crate::segment::DeletedBitmap::set`]. An overwrite pushes the new row before it deletes
+/// the old one.
+pub(super) fn apply(state: &mut State, op: &Op, seq: u64, horizon: u64) {
     match op {
         Op::Upsert(points) => {
             for p in points {
-                if p.vectors.len() != schema.vectors.len() {
+                let Some(offset) = state.mutable.push(p, seq) else {
+                    // Unreachable: `Collection::write` freezes a segment before 2^32 rows.
+                    log::error!("mutable segment full: point {} not applied", p.id);
                     continue;
-                }
-                if let Some(old) = state.ids.get(&p.id)
+                };
+                let segment = state.mutable.id;
+                if let Some(old) = state.ids.insert(p.id, Loc { segment, offset })
                     && let Some(seg) = state.by_id.get(&old.segment)
                 {
-                    seg.deleted.set(old.offset);
+                    seg.deleted.set(old.offset, seq, horizon);
                 }
-                let offset = state.mutable.push(p);
-                let segment = state.mutable.id;
-                state.ids.insert(p.id, Loc { segment, offset });
             }
         }
         Op::Delete(ids) => {
@@ -41,7 +48,7 @@ pub(super) fn apply(state: &mut State, schema: &Schema, op: &Op) {
                 if let Some(old) = state.ids.remove(id)
                     && let Some(seg) = state.by_id.get(&old.segment)
                 {
-                    seg.deleted.set(old.offset);
+                    seg.deleted.set(old.offset, seq, horizon);
                 }
             }
         }

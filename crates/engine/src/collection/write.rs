@@ -1,5 +1,6 @@
 //! The write path: validation, logging, applying.
 
+use super::seal::MAX_MUTABLE_ROWS;
 use super::*;
 
 impl Collection {
@@ -78,7 +79,16 @@ impl Collection {
         })
     }
 
-    /// Logs, applies and (by default) fsyncs one operation. Returns its sequence number.
+    /// Freezes the mutable segment for sealing if it is over the seal threshold.
+    pub(super) fn freeze_if_full(&self, state: &mut State) -> Result<()> {
+        if state.mutable.bytes() >= self.config.seal_threshold_bytes {
+            self.freeze(state)?;
+        }
+        Ok(())
+    }
+
+    /// Logs, applies and (by default) fsyncs one operation: waits first if too many segments
+    /// await their seal. Returns its sequence number.
     pub(super) fn write(&self, op: Op) -> Result<u64> {
         let bytes = op.encode();
         if bytes.len() > quiver_storage::wal::MAX_RECORD {
@@ -88,28 +98,37 @@ impl Collection {
                 quiver_storage::wal::MAX_RECORD
             )));
         }
+        self.wait_for_room()?;
         let seq = {
             let mut state = self.state.write();
             self.check_usable()?;
+            if let Op::Upsert(points) = &op
+                && state.mutable.rows() + points.len() > MAX_MUTABLE_ROWS
+                && let Err(e) = self.freeze(&mut state)
+            {
+                return self.fail(e);
+            }
             let seq = match self.wal.append(&bytes) {
                 Ok(seq) => seq,
                 Err(e) => return self.fail(e),
             };
-            apply(&mut state, &self.schema, &op);
+            apply(&mut state, &op, seq, self.deletion_horizon());
+            self.segments.write().seq = seq;
+            // The write is logged and applied: a failing freeze (log rotation) must not
+            // report it as failed. It marks the collection failed; the next write reports it.
+            if let Err(e) = self.freeze_if_full(&mut state) {
+                log::error!(
+                    "collection `{}`: freezing after write {seq} failed: {e}",
+                    self.name
+                );
+                let _ = self.fail::<()>(e);
+            }
             seq
         };
         if self.durability == Durability::Fsync
             && let Err(e) = self.wal.sync_to(seq)
         {
             return self.fail(e);
-        }
-        // The write is durable now: a failing seal must not report it as failed. The seal
-        // marks the collection failed, so the next write reports it.
-        if let Err(e) = self.maybe_seal() {
-            log::error!(
-                "collection `{}`: sealing after write {seq} failed: {e}",
-                self.name
-            );
         }
         Ok(seq)
     }
