@@ -23,7 +23,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, FileKind, HEADER_LEN};
 use crate::fs::sync_dir;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -87,33 +87,75 @@ fn encode_record(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// Parses the record starting at `at` in `bytes` if it is complete and its checksum holds.
-/// Returns (seq, payload range end).
-fn parse_record(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
-    let head = bytes.get(at..at.checked_add(RECORD_HEADER)?)?;
-    let len = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
-    let seq_bytes = head.get(8..16)?;
-    if len > MAX_RECORD {
-        return None;
+/// Bytes read per system call during recovery, and the most a reader holds besides the
+/// payload it returns. Not measured: a size at which the system calls cost little next to
+/// checksumming and decoding the records.
+const READ_BUFFER: usize = 1 << 18;
+
+/// A record header's fields: payload length, stored CRC, seq bytes.
+fn decode_record_header(head: &[u8; RECORD_HEADER]) -> (usize, u32, [u8; 8]) {
+    let [l0, l1, l2, l3, c0, c1, c2, c3, seq @ ..] = *head;
+    let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    (len, u32::from_le_bytes([c0, c1, c2, c3]), seq)
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
     }
-    let end = at + RECORD_HEADER + len;
-    let payload = bytes.get(at + RECORD_HEADER..end)?;
-    let actual = crc32c::crc32c_append(crc32c::crc32c(seq_bytes), payload);
-    if actual != crc {
-        return None;
+}
+
+/// Checks the record starting at byte `at` of `file` (of length `file_len`) without holding
+/// its payload: `Some(seq)` if it is complete and its checksum holds. `scratch` is any
+/// non-empty buffer.
+fn check_record_at(
+    file: &mut File,
+    at: u64,
+    file_len: u64,
+    scratch: &mut [u8],
+) -> std::io::Result<Option<u64>> {
+    let Some(room) = file_len
+        .checked_sub(at)
+        .and_then(|r| r.checked_sub(RECORD_HEADER as u64))
+    else {
+        return Ok(None);
+    };
+    file.seek(SeekFrom::Start(at))?;
+    let mut head = [0u8; RECORD_HEADER];
+    file.read_exact(&mut head)?;
+    let (len, crc, seq_bytes) = decode_record_header(&head);
+    if len > MAX_RECORD || len as u64 > room {
+        return Ok(None);
     }
-    Some((u64::from_le_bytes(seq_bytes.try_into().ok()?), end))
+    let mut actual = crc32c::crc32c(&seq_bytes);
+    let mut payload = file.take(len as u64);
+    loop {
+        let n = read_some(&mut payload, scratch)?;
+        let Some(bytes) = scratch.get(..n).filter(|b| !b.is_empty()) else {
+            break;
+        };
+        actual = crc32c::crc32c_append(actual, bytes);
+    }
+    Ok((actual == crc).then_some(u64::from_le_bytes(seq_bytes)))
 }
 
 /// Reads the log during recovery, one record at a time, in sequence order.
+///
+/// Files are streamed: the reader holds one read buffer and the record it returns, never a
+/// whole file.
 pub struct WalReader {
     dir: PathBuf,
     files: Vec<(u64, PathBuf)>,
     /// Index into `files` of the file being read.
     current: usize,
-    bytes: Vec<u8>,
-    pos: usize,
+    /// The file being read, positioned at `pos`.
+    reader: Option<BufReader<File>>,
+    /// Length of the file being read, taken when it was opened (nothing writes it meanwhile).
+    len: u64,
+    pos: u64,
     next_seq: Option<u64>,
     truncated_bytes: u64,
     done: bool,
@@ -128,7 +170,8 @@ impl WalReader {
             dir: dir.to_path_buf(),
             files,
             current: 0,
-            bytes: Vec::new(),
+            reader: None,
+            len: 0,
             pos: 0,
             next_seq: None,
             truncated_bytes: 0,
@@ -143,18 +186,20 @@ impl WalReader {
     }
 
     fn load_current(&mut self) -> Result<()> {
+        self.reader = None;
         let Some((first_seq, path)) = self.files.get(self.current).cloned() else {
             self.done = true;
             return Ok(());
         };
-        let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .at(&path)?;
-        let header = bytes
-            .get(..HEADER_LEN)
-            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
-            .map(|h| frame::decode_header(&path, WAL_KIND, h));
+        let mut file = File::open(&path).at(&path)?;
+        let len = file.metadata().at(&path)?.len();
+        let mut head = [0u8; HEADER_LEN];
+        let header = if len >= HEADER_LEN as u64 {
+            file.read_exact(&mut head).at(&path)?;
+            Some(frame::decode_header(&path, WAL_KIND, &head))
+        } else {
+            None
+        };
         match header {
             Some(Ok(h)) if h.meta[0] == first_seq => {}
             Some(Err(e @ Error::NewerFormat { .. })) => return Err(e),
@@ -171,12 +216,12 @@ impl WalReader {
             // A header that never became durable: the file was being created at a crash, so
             // nothing in it was acknowledged. (A file longer than its header had its header
             // fsynced before any record was appended: damage there is corruption, below.)
-            _ if self.is_last() && bytes.len() <= HEADER_LEN => {
+            _ if self.is_last() && len <= HEADER_LEN as u64 => {
                 log::warn!(
                     "{}: incomplete header of the newest log file (crash while creating it); removing it",
                     path.display()
                 );
-                self.truncated_bytes += bytes.len() as u64;
+                self.truncated_bytes += len;
                 fs::remove_file(&path).at(&path)?;
                 sync_dir(&self.dir)?;
                 self.files.pop();
@@ -200,8 +245,9 @@ impl WalReader {
             }
             _ => self.next_seq = Some(first_seq),
         }
-        self.bytes = bytes;
-        self.pos = HEADER_LEN;
+        self.reader = Some(BufReader::with_capacity(READ_BUFFER, file));
+        self.len = len;
+        self.pos = HEADER_LEN as u64;
         Ok(())
     }
 
@@ -211,7 +257,7 @@ impl WalReader {
             if self.done {
                 return Ok(None);
             }
-            if self.pos == self.bytes.len() {
+            if self.pos == self.len {
                 self.current += 1;
                 self.load_current()?;
                 continue;
@@ -220,29 +266,28 @@ impl WalReader {
                 (Some((_, p)), Some(s)) => (p.clone(), s),
                 _ => return Ok(None),
             };
-            match parse_record(&self.bytes, self.pos) {
-                Some((seq, end)) if seq == expected => {
-                    let payload = self.bytes[self.pos + RECORD_HEADER..end].to_vec();
-                    self.pos = end;
+            match self.read_record(&path)? {
+                Some((seq, payload)) if seq == expected => {
+                    self.pos += (RECORD_HEADER + payload.len()) as u64;
                     self.next_seq = Some(seq + 1);
                     return Ok(Some(WalRecord { seq, payload }));
                 }
                 Some((seq, _)) => {
                     return Err(Error::corrupt(
                         &path,
-                        self.pos as u64,
+                        self.pos,
                         format!("record has sequence {seq}, expected {expected}"),
                     ));
                 }
                 None => {
-                    if self.is_last() && !self.any_valid_record_after(self.pos) {
+                    if self.is_last() && !self.any_valid_record_after(&path, self.pos)? {
                         self.cut_torn_tail(&path)?;
                         self.done = true;
                         return Ok(None);
                     }
                     return Err(Error::corrupt(
                         &path,
-                        self.pos as u64,
+                        self.pos,
                         "damaged log record followed by valid ones (not a torn tail): refusing to guess",
                     ));
                 }
@@ -250,34 +295,88 @@ impl WalReader {
         }
     }
 
-    /// Whether a checksum-valid record starts anywhere after `from` (a torn tail has none).
-    /// Candidates are first screened by a plausible sequence number, so that scanning a long
-    /// torn tail does not checksum garbage at every offset.
-    fn any_valid_record_after(&self, from: usize) -> bool {
-        let expected = self.next_seq.unwrap_or(0);
-        let plausible = |at: usize| {
-            self.bytes
-                .get(at + 8..at + 16)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_le_bytes)
-                .is_some_and(|seq| seq >= expected && seq - expected < (1 << 32))
+    /// Reads the record at `pos` if it is complete and its checksum holds: (seq, payload).
+    /// After `None` the reader's position is unspecified; reading stops there.
+    fn read_record(&mut self, path: &Path) -> Result<Option<(u64, Vec<u8>)>> {
+        let room = self.len.saturating_sub(self.pos);
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
         };
-        (from + 1..self.bytes.len().saturating_sub(RECORD_HEADER - 1))
-            .any(|at| plausible(at) && parse_record(&self.bytes, at).is_some())
+        if room < RECORD_HEADER as u64 {
+            return Ok(None);
+        }
+        let mut head = [0u8; RECORD_HEADER];
+        reader.read_exact(&mut head).at(path)?;
+        let (len, crc, seq_bytes) = decode_record_header(&head);
+        // The length is checked against the file before anything is allocated for it.
+        if len > MAX_RECORD || len as u64 > room - RECORD_HEADER as u64 {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len];
+        reader.read_exact(&mut payload).at(path)?;
+        let actual = crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), &payload);
+        if actual != crc {
+            return Ok(None);
+        }
+        Ok(Some((u64::from_le_bytes(seq_bytes), payload)))
+    }
+
+    /// Whether a checksum-valid record starts anywhere after `from` in the current file (a
+    /// torn tail has none). Candidates are first screened by a plausible sequence number, so
+    /// that scanning a long torn tail does not checksum garbage at every offset. The rest of
+    /// the file is streamed through a window of `READ_BUFFER` bytes; a candidate's checksum is
+    /// verified with a second handle, also streamed.
+    fn any_valid_record_after(&self, path: &Path, from: u64) -> Result<bool> {
+        let expected = self.next_seq.unwrap_or(0);
+        let plausible = |seq: u64| seq >= expected && seq - expected < (1 << 32);
+        let mut base = from + 1; // file offset of window[0]
+        let mut scan = File::open(path).at(path)?;
+        scan.seek(SeekFrom::Start(base)).at(path)?;
+        let mut scan = scan.take(self.len.saturating_sub(base));
+        let mut check = File::open(path).at(path)?;
+        let mut chunk = vec![0u8; READ_BUFFER];
+        let mut scratch = vec![0u8; READ_BUFFER];
+        let mut window: Vec<u8> = Vec::with_capacity(READ_BUFFER + RECORD_HEADER);
+        loop {
+            let n = read_some(&mut scan, &mut chunk).at(path)?;
+            let Some(read) = chunk.get(..n).filter(|b| !b.is_empty()) else {
+                return Ok(false);
+            };
+            window.extend_from_slice(read);
+            // Offsets whose whole record header is in the window; the last RECORD_HEADER - 1
+            // bytes wait for the next chunk.
+            let starts = window.len().saturating_sub(RECORD_HEADER - 1);
+            for i in 0..starts {
+                let seq = window
+                    .get(i + 8..i + 16)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_le_bytes);
+                if seq.is_some_and(plausible)
+                    && check_record_at(&mut check, base + i as u64, self.len, &mut scratch)
+                        .at(path)?
+                        .is_some()
+                {
+                    return Ok(true);
+                }
+            }
+            window.drain(..starts);
+            base += starts as u64;
+        }
     }
 
     fn cut_torn_tail(&mut self, path: &Path) -> Result<()> {
-        let cut = (self.bytes.len() - self.pos) as u64;
+        let cut = self.len - self.pos;
         log::warn!(
             "{}: torn tail of {cut} bytes at offset {} (a write in flight at a crash, never acknowledged); truncating",
             path.display(),
             self.pos
         );
+        self.reader = None;
         let f = OpenOptions::new().write(true).open(path).at(path)?;
-        f.set_len(self.pos as u64).at(path)?;
+        f.set_len(self.pos).at(path)?;
         f.sync_all().at(path)?;
         self.truncated_bytes += cut;
-        self.bytes.truncate(self.pos);
+        self.len = self.pos;
         Ok(())
     }
 
@@ -606,6 +705,93 @@ mod tests {
         drop(wal);
         fs::remove_file(d.path().join(file_name(2))).unwrap();
         assert!(recover(d.path()).is_err());
+    }
+
+    /// A payload of `len` bytes that differs with `seq`.
+    fn payload_for(seq: u64, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
+    }
+
+    #[test]
+    fn replay_streams_a_log_larger_than_the_buffer() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        // Varied sizes put record boundaries at many offsets of the read buffer; one record
+        // is larger than the buffer.
+        let mut sizes: Vec<usize> = (0..600).map(|i| (i * 397) % 1500).collect();
+        sizes.insert(300, 2 * READ_BUFFER + 3);
+        for (i, &len) in sizes.iter().enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(wal.append(&payload_for(seq, len)).unwrap(), seq);
+        }
+        wal.sync_all().unwrap();
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let full_len = fs::metadata(&path).unwrap().len();
+        assert!(full_len > 3 * READ_BUFFER as u64);
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), sizes.len());
+        for (i, (rec, &len)) in recs.iter().zip(&sizes).enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(rec.seq, seq);
+            assert!(
+                rec.payload == payload_for(seq, len),
+                "payload of record {seq}"
+            );
+        }
+        let next = sizes.len() as u64 + 1;
+        assert_eq!(
+            end,
+            WalEnd {
+                next_seq: next,
+                truncated_bytes: 0
+            }
+        );
+
+        // A torn tail longer than the buffer: part of a record larger than the buffer.
+        let mut torn = Vec::new();
+        encode_record(next, &payload_for(next, 3 * READ_BUFFER), &mut torn);
+        torn.truncate(2 * READ_BUFFER);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&torn))
+            .unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), sizes.len());
+        assert_eq!(end.truncated_bytes, torn.len() as u64);
+        assert_eq!(fs::metadata(&path).unwrap().len(), full_len);
+    }
+
+    #[test]
+    fn damage_a_buffer_before_a_valid_record_is_an_error() {
+        // The search for a valid record after a damaged one streams the file too. Here the
+        // next record starts a buffer later, its header straddling two chunks of that scan.
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        let big = READ_BUFFER - 20;
+        for (seq, len) in [(1, 100), (2, big), (3, 100)] {
+            wal.append(&payload_for(seq, len)).unwrap();
+        }
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        let at = HEADER_LEN + RECORD_HEADER + 100; // start of record 2
+        bytes[at + RECORD_HEADER + 5] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = recover(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { offset, message, .. }
+                if *offset == at as u64 && message.contains("followed by valid ones")),
+            "{err}"
+        );
+        // Without record 3, the same damage is a torn tail.
+        let end_of_2 = at + RECORD_HEADER + big;
+        fs::write(&path, &bytes[..end_of_2]).unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(end.truncated_bytes, (RECORD_HEADER + big) as u64);
+        assert_eq!(fs::metadata(&path).unwrap().len(), at as u64);
     }
 
     #[test]
