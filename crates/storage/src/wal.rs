@@ -77,11 +77,12 @@ pub struct WalEnd {
     pub truncated_bytes: u64,
 }
 
-fn encode_record(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+/// Encodes a record. `len` is the payload's length, at most `MAX_RECORD` (checked by the caller).
+fn encode_record(seq: u64, payload: &[u8], len: u32, out: &mut Vec<u8>) {
     out.clear();
     let seq_bytes = seq.to_le_bytes();
     let crc = crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), payload);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&seq_bytes);
     out.extend_from_slice(payload);
@@ -476,6 +477,8 @@ impl Wal {
     }
 
     /// Appends one record (written to the OS, not yet durable). Returns its sequence number.
+    /// A payload over `MAX_RECORD` bytes is refused (`RecordTooLarge`) before anything is
+    /// written: recovery would read its length field as damage.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         let mut w = lock(&self.writer);
         if w.poisoned {
@@ -483,9 +486,17 @@ impl Wal {
                 path: w.path.clone(),
             });
         }
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_RECORD)
+            .ok_or_else(|| Error::RecordTooLarge {
+                path: self.dir.clone(),
+                len: payload.len(),
+                max: MAX_RECORD,
+            })?;
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
-        encode_record(seq, payload, &mut buf);
+        encode_record(seq, payload, len, &mut buf);
         let file = Arc::clone(&w.file);
         let written = (&*file).write_all(&buf);
         w.buf = buf;
@@ -750,7 +761,8 @@ mod tests {
 
         // A torn tail longer than the buffer: part of a record larger than the buffer.
         let mut torn = Vec::new();
-        encode_record(next, &payload_for(next, 3 * READ_BUFFER), &mut torn);
+        let torn_payload = payload_for(next, 3 * READ_BUFFER);
+        encode_record(next, &torn_payload, torn_payload.len() as u32, &mut torn);
         torn.truncate(2 * READ_BUFFER);
         OpenOptions::new()
             .append(true)
@@ -792,6 +804,24 @@ mod tests {
         assert_eq!(recs.len(), 1);
         assert_eq!(end.truncated_bytes, (RECORD_HEADER + big) as u64);
         assert_eq!(fs::metadata(&path).unwrap().len(), at as u64);
+    }
+
+    #[test]
+    fn oversized_record_is_refused_before_writing() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"a").unwrap();
+        let err = wal.append(&vec![0u8; MAX_RECORD + 1]).unwrap_err();
+        assert!(
+            matches!(err, Error::RecordTooLarge { len, .. } if len == MAX_RECORD + 1),
+            "{err}"
+        );
+        // The log is not poisoned and holds nothing of the refused record.
+        assert_eq!(wal.append(b"b").unwrap(), 2);
+        drop(wal);
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(end.truncated_bytes, 0);
     }
 
     #[test]
