@@ -10,7 +10,8 @@
 //!            seq  u64 LE   strictly consecutive across records and files
 //!            payload
 //! ```
-//! Appends go to the newest file; `rotate` starts a new file (the old one is fsynced first).
+//! Appends go to the newest file; `rotate` starts a new file (the old one is fsynced first),
+//! and so does `append` when the record would take the newest file past `max_file_bytes`.
 //! `Wal::sync_to` implements group commit: one `fdatasync` covers every record appended before
 //! it started, and callers arriving during it wait for the next one.
 //!
@@ -35,6 +36,12 @@ pub const WAL_KIND: FileKind = FileKind {
 const RECORD_HEADER: usize = 16;
 /// Largest payload accepted; a length field above it is damage, not data.
 pub const MAX_RECORD: usize = 1 << 30;
+
+/// Default size past which `append` starts a new log file (`Wal::with_max_file_bytes`).
+/// Chosen, not measured: the log is truncated by whole files, so files well below the default
+/// seal threshold (256 MiB of segment data) let a publish free most of the log, while
+/// rotations (three fsyncs each) stay rare.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 
 fn file_name(first_seq: u64) -> String {
     format!("{first_seq:020}.wal")
@@ -398,8 +405,36 @@ struct Writer {
     /// Sequence number of the current file's first record.
     first_seq: u64,
     next_seq: u64,
+    /// Bytes in the current file (header and records).
+    file_bytes: u64,
     buf: Vec<u8>,
     poisoned: bool,
+}
+
+impl Writer {
+    /// Ends the current file and starts `<next_seq>.wal`: the current file is fsynced first,
+    /// then the new one is created with its header fsynced, and `wal/` is fsynced. Any failure
+    /// poisons the log: a successor may already exist, and a record appended to the old file
+    /// after it would leave two files claiming the same sequence numbers.
+    fn start_next_file(&mut self, dir: &Path) -> Result<()> {
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(e).at(&self.path);
+        }
+        match create_file(dir, self.next_seq) {
+            Ok((file, path)) => {
+                self.file = Arc::new(file);
+                self.path = path;
+                self.first_seq = self.next_seq;
+                self.file_bytes = HEADER_LEN as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The appendable log. Shared by reference between writer threads.
@@ -409,6 +444,8 @@ pub struct Wal {
     /// Highest sequence number known durable. Held while fsyncing, which is what batches
     /// concurrent callers into one fsync (group commit).
     synced: Mutex<u64>,
+    /// `append` starts a new file rather than take the current one past this many bytes.
+    max_file_bytes: u64,
 }
 
 impl std::fmt::Debug for Wal {
@@ -457,6 +494,7 @@ impl Wal {
             }
             _ => create_file(dir, end.next_seq)?,
         };
+        let file_bytes = file.metadata().at(&path)?.len();
         let first_seq = end.next_seq;
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -465,11 +503,24 @@ impl Wal {
                 path,
                 first_seq,
                 next_seq: end.next_seq,
+                file_bytes,
                 buf: Vec::new(),
                 poisoned: false,
             }),
             synced: Mutex::new(end.next_seq.saturating_sub(1)),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         })
+    }
+
+    /// Sets the size past which `append` starts a new file (default `DEFAULT_MAX_FILE_BYTES`).
+    /// A file exceeds it only when it holds a single record larger than the limit.
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> Wal {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
     }
 
     pub fn dir(&self) -> &Path {
@@ -479,6 +530,9 @@ impl Wal {
     /// Appends one record (written to the OS, not yet durable). Returns its sequence number.
     /// A payload over `MAX_RECORD` bytes is refused (`RecordTooLarge`) before anything is
     /// written: recovery would read its length field as damage.
+    ///
+    /// If the current file holds a record and this one would take it past `max_file_bytes`,
+    /// a new file is started first, exactly as `rotate` does.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         let mut w = lock(&self.writer);
         if w.poisoned {
@@ -494,6 +548,15 @@ impl Wal {
                 len: payload.len(),
                 max: MAX_RECORD,
             })?;
+        let record_bytes = RECORD_HEADER as u64 + u64::from(len);
+        if w.next_seq > w.first_seq
+            && w.file_bytes.saturating_add(record_bytes) > self.max_file_bytes
+        {
+            // `synced` stays as it is: it is locked before the writer, never after. That is
+            // still correct: the old file was fsynced whole, and the next `sync_to` fsyncs the
+            // new one.
+            w.start_next_file(&self.dir)?;
+        }
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
         encode_record(seq, payload, len, &mut buf);
@@ -506,6 +569,7 @@ impl Wal {
             return Err(e).at(&w.path);
         }
         w.next_seq += 1;
+        w.file_bytes += record_bytes;
         Ok(seq)
     }
 
@@ -545,7 +609,7 @@ impl Wal {
     }
 
     /// Starts a new log file; the old one is fsynced first. Returns the first sequence number
-    /// of the new file: every record below it is in older files.
+    /// of the new file: every record below it is in older files. A failure poisons the log.
     pub fn rotate(&self) -> Result<u64> {
         let mut synced = lock(&self.synced);
         let mut w = lock(&self.writer);
@@ -558,15 +622,8 @@ impl Wal {
             // The current file holds no record yet: it already is the new file.
             return Ok(w.next_seq);
         }
-        if let Err(e) = w.file.sync_data() {
-            w.poisoned = true;
-            return Err(e).at(&w.path);
-        }
+        w.start_next_file(&self.dir)?;
         *synced = w.next_seq - 1;
-        let (file, path) = create_file(&self.dir, w.next_seq)?;
-        w.file = Arc::new(file);
-        w.path = path;
-        w.first_seq = w.next_seq;
         Ok(w.next_seq)
     }
 
@@ -822,6 +879,183 @@ mod tests {
         let (recs, end) = recover(d.path()).unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(end.truncated_bytes, 0);
+    }
+
+    /// Bytes of a file holding `records` records of `payload` bytes each.
+    fn file_len(records: u64, payload: u64) -> u64 {
+        HEADER_LEN as u64 + records * (RECORD_HEADER as u64 + payload)
+    }
+
+    #[test]
+    fn append_starts_a_new_file_past_the_size_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        assert_eq!(wal.max_file_bytes(), 300);
+        for seq in 1..=10 {
+            assert_eq!(wal.append(&payload_for(seq, 50)).unwrap(), seq);
+        }
+        // Three 66-byte records fit in 300 bytes (262 with the header); a fourth would not.
+        let files = list_files(d.path()).unwrap();
+        let starts: Vec<u64> = files.iter().map(|(s, _)| *s).collect();
+        assert_eq!(starts, [1, 4, 7, 10]);
+        for (_, p) in &files[..3] {
+            assert_eq!(fs::metadata(p).unwrap().len(), file_len(3, 50));
+        }
+        assert_eq!(wal.last_seq(), 10);
+        // A record larger than the limit goes alone into a new file, and the next record
+        // starts another.
+        assert_eq!(wal.append(&payload_for(11, 400)).unwrap(), 11);
+        assert_eq!(wal.append(&payload_for(12, 50)).unwrap(), 12);
+        // `rotate` still starts a file only when the current one holds records...
+        assert_eq!(wal.rotate().unwrap(), 13);
+        assert_eq!(wal.rotate().unwrap(), 13);
+        // ...and a first record larger than the limit stays in the fresh file.
+        assert_eq!(wal.append(&payload_for(13, 400)).unwrap(), 13);
+        let starts: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+        assert_eq!(starts, [1, 4, 7, 10, 11, 12, 13]);
+        wal.sync_all().unwrap();
+        assert_eq!(
+            wal.disk_bytes().unwrap(),
+            3 * file_len(3, 50) + 2 * file_len(1, 50) + 2 * file_len(1, 400)
+        );
+        drop(wal);
+        let (recs, end) = recover(d.path()).unwrap();
+        let sizes = [50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 400, 50, 400];
+        assert_eq!(recs.len(), sizes.len());
+        for (i, (rec, &len)) in recs.iter().zip(&sizes).enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(rec.seq, seq);
+            assert!(
+                rec.payload == payload_for(seq, len),
+                "payload of record {seq}"
+            );
+        }
+        assert_eq!(end.next_seq, 14);
+
+        // Recovery rules hold across the files: a torn tail of the newest is cut...
+        let newest = d.path().join(file_name(13));
+        let cut = file_len(1, 400) - 100;
+        OpenOptions::new()
+            .write(true)
+            .open(&newest)
+            .and_then(|f| f.set_len(cut))
+            .unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!((recs.len(), end.next_seq), (12, 13));
+        assert_eq!(end.truncated_bytes, cut - HEADER_LEN as u64);
+        // ...and the same damage in an older file is an error.
+        let older = d.path().join(file_name(11));
+        OpenOptions::new()
+            .write(true)
+            .open(&older)
+            .and_then(|f| f.set_len(file_len(1, 400) - 100))
+            .unwrap();
+        let err = recover(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { path, .. } if *path == older),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn failed_rotation_poisons_the_log() {
+        // A file already named for the next sequence number makes creating it fail.
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        for seq in 1..=3 {
+            wal.append(&payload_for(seq, 50)).unwrap();
+        }
+        fs::write(d.path().join(file_name(4)), b"in the way").unwrap();
+        let fourth = payload_for(4, 50);
+        assert!(matches!(wal.append(&fourth), Err(Error::Io { .. })));
+        assert!(matches!(wal.append(&fourth), Err(Error::Poisoned { .. })));
+        assert_eq!(wal.last_seq(), 3);
+
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"1").unwrap();
+        fs::write(d.path().join(file_name(2)), b"in the way").unwrap();
+        assert!(matches!(wal.rotate(), Err(Error::Io { .. })));
+        assert!(matches!(wal.append(b"2"), Err(Error::Poisoned { .. })));
+        assert!(matches!(wal.sync_all(), Err(Error::Poisoned { .. })));
+    }
+
+    #[test]
+    fn remove_through_keeps_every_file_holding_a_record_above_the_watermark() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        for seq in 1..=20 {
+            wal.append(&payload_for(seq, 50)).unwrap();
+        }
+        // Three records per file, as above.
+        let starts: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+        assert_eq!(starts, [1, 4, 7, 10, 13, 16, 19]);
+        let records_in = |first: u64| (first + 3).min(21) - first;
+        // Watermarks in ascending order, as publishes raise them.
+        for w in 0..=25 {
+            wal.remove_through(w).unwrap();
+            // The oldest file kept is the one holding w + 1, or the newest: every file whose
+            // records are all <= w is gone, and no other.
+            let oldest = starts.iter().copied().filter(|&s| s <= w + 1).max();
+            let kept: Vec<u64> = starts
+                .iter()
+                .copied()
+                .filter(|&s| Some(s) >= oldest)
+                .collect();
+            let left: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+            assert_eq!(left, kept, "watermark {w}");
+            let (recs, _) = recover(d.path()).unwrap();
+            let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, (kept[0]..=20).collect::<Vec<_>>(), "watermark {w}");
+            let bytes: u64 = kept.iter().map(|&s| file_len(records_in(s), 50)).sum();
+            assert_eq!(wal.disk_bytes().unwrap(), bytes, "watermark {w}");
+        }
+        // A lower watermark later removes nothing; appends continue in sequence.
+        wal.remove_through(3).unwrap();
+        assert_eq!(list_files(d.path()).unwrap().len(), 1);
+        assert_eq!(wal.append(b"x").unwrap(), 21);
+        assert_eq!(wal.last_seq(), 21);
+    }
+
+    #[test]
+    fn size_rotation_under_concurrent_group_commit() {
+        let d = tempfile::tempdir().unwrap();
+        let max = 256;
+        let wal = Arc::new(fresh(d.path()).with_max_file_bytes(max));
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let wal = Arc::clone(&wal);
+                std::thread::spawn(move || {
+                    for i in 0..50u8 {
+                        let mut payload = vec![t, i];
+                        payload.resize(40, 0xAB);
+                        let seq = wal.append(&payload).unwrap();
+                        wal.sync_to(seq).unwrap();
+                        if i % 10 == 9 {
+                            wal.rotate().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(wal.last_seq(), 200);
+        drop(wal);
+        let files = list_files(d.path()).unwrap();
+        assert!(files.len() >= 200 / 3, "{} files", files.len());
+        for (_, p) in &files {
+            assert!(fs::metadata(p).unwrap().len() <= max, "{}", p.display());
+        }
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(end.next_seq, 201);
+        let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+        let mut writes: Vec<(u8, u8)> = recs.iter().map(|r| (r.payload[0], r.payload[1])).collect();
+        writes.sort_unstable();
+        let all: Vec<(u8, u8)> = (0..4).flat_map(|t| (0..50).map(move |i| (t, i))).collect();
+        assert_eq!(writes, all);
     }
 
     #[test]
