@@ -1,7 +1,7 @@
 //! The reference semantics: a filter against one point's id and payload. Index-based
 //! evaluation (`plan/`) is tested to agree with this on every row.
 
-use quiver_storage::PointId;
+use quiver_types::PointId;
 use serde_json::{Map, Value};
 
 use crate::filter::{Condition, FieldTest, Filter, Match, MinShould, Range, Scalar, ScalarList};

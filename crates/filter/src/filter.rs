@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use quiver_storage::PointId;
+use quiver_types::PointId;
 use serde_json::{Map, Number, Value, json};
 
 use crate::key::KeyPath;

@@ -77,7 +77,7 @@ pub use plan::{
     Access, Cardinality, Evaluation, Plan, RowIds, Step, UNINDEXED_SELECTIVITY, Verdict, describe,
     estimate, evaluate,
 };
-pub use quiver_storage::PointId;
+pub use quiver_types::PointId;
 pub use roaring::RoaringBitmap;
 
 /// The field index format version this build writes and the newest it reads.

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use quiver_storage::PointId;
+use quiver_types::PointId;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};

@@ -35,6 +35,14 @@ pub enum Error {
         "the write-ahead log in {path} failed earlier and accepts no more writes; reopen the collection"
     )]
     Poisoned { path: PathBuf },
+    #[error(
+        "a log record of {len} bytes exceeds the limit of {max} bytes (log in {path}); nothing was written"
+    )]
+    RecordTooLarge {
+        path: PathBuf,
+        len: usize,
+        max: usize,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -21,4 +21,4 @@ pub mod segment;
 pub mod wal;
 
 pub use error::{Error, IoContext, Result};
-pub use point_id::PointId;
+pub use quiver_types::PointId;

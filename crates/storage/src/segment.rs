@@ -219,115 +219,183 @@ pub struct SegmentFiles {
     pub vectors: Vec<VectorFile>,
     pub ids: Vec<PointId>,
     payloads: MappedFile,
+    /// Bytes of the payload offset table, `8 × (rows + 1)`, checked at open.
+    payload_table_len: usize,
 }
 
 /// Opens a published segment, checking every file against the expected row count and dims.
+///
+/// Sizes derived from the row count and dimensions (`rows × dim × 4`, `rows × 17`,
+/// `8 × (rows + 1)`) are computed with checked arithmetic: a count too large for them is
+/// `Corrupt`, naming the file and the quantity, never a wrapped size.
 pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFiles> {
     let rows_usize = usize::try_from(rows)
         .map_err(|_| Error::corrupt(dir, 0, format!("row count {rows} too large")))?;
-    let mut vectors = Vec::with_capacity(dims.len());
-    for (i, &dim) in dims.iter().enumerate() {
-        let path = dir.join(vectors_file(i));
-        let file = frame::map_file(&path, VECTORS_KIND)?;
-        let [fdim, frows, ..] = file.header.meta;
-        if fdim != dim as u64 || frows != rows {
-            return Err(Error::corrupt(
-                &path,
-                24,
-                format!("holds {frows} rows of dimension {fdim}, manifest expects {rows} of {dim}"),
-            ));
-        }
-        if file.body().len() as u64 != rows * dim as u64 * 4 {
-            return Err(Error::corrupt(
-                &path,
-                64,
-                "body length does not match rows × dim",
-            ));
-        }
-        let v = VectorFile {
-            file,
-            dim,
-            rows: rows_usize,
-        };
-        if v.as_f32().len() != rows_usize * dim {
-            return Err(Error::corrupt(
-                &path,
-                64,
-                "vector body is not 4-byte aligned",
-            ));
-        }
-        vectors.push(v);
-    }
-    let ids_path = dir.join("ids");
-    let (h, body) = frame::read_file(&ids_path, IDS_KIND)?;
-    if h.meta[0] != rows || body.len() as u64 != rows * ENCODED_LEN as u64 {
-        return Err(Error::corrupt(
-            &ids_path,
-            24,
-            "row count does not match the manifest",
-        ));
-    }
-    let mut ids = Vec::with_capacity(rows_usize);
-    for (r, chunk) in body.chunks_exact(ENCODED_LEN).enumerate() {
-        let enc: &[u8; ENCODED_LEN] = chunk
-            .try_into()
-            .map_err(|_| Error::corrupt(&ids_path, 64, "id record of the wrong size"))?;
-        let id = PointId::decode(enc).ok_or_else(|| {
-            Error::corrupt(&ids_path, 64 + (r * ENCODED_LEN) as u64, "unknown id tag")
-        })?;
-        ids.push(id);
-    }
+    let vectors = dims
+        .iter()
+        .enumerate()
+        .map(|(i, &dim)| open_vectors(&dir.join(vectors_file(i)), rows, dim))
+        .collect::<Result<Vec<_>>>()?;
+    let ids = read_ids(&dir.join("ids"), rows)?;
     let payload_path = dir.join("payloads");
     let payloads = frame::map_file(&payload_path, PAYLOADS_KIND)?;
-    let files = SegmentFiles {
+    if payloads.header.meta[0] != rows {
+        return Err(Error::corrupt(
+            &payload_path,
+            24,
+            "offset table does not match the row count",
+        ));
+    }
+    // Validated once here so that `payload` can trust the table.
+    let payload_table_len = check_payload_table(&payload_path, rows_usize, payloads.body())?;
+    Ok(SegmentFiles {
         dir: dir.to_path_buf(),
         rows: rows_usize,
         vectors,
         ids,
         payloads,
-    };
-    // Validate the offset table once so that `payload` can trust it.
-    let table_len = (rows_usize + 1) * 8;
-    let body = files.payloads.body();
-    if files.payloads.header.meta[0] != rows || body.len() < table_len {
+        payload_table_len,
+    })
+}
+
+/// Maps `vectors-<i>` and checks it holds `rows × dim` f32 values, aligned.
+fn open_vectors(path: &Path, rows: u64, dim: usize) -> Result<VectorFile> {
+    let file = frame::map_file(path, VECTORS_KIND)?;
+    let [fdim, frows, ..] = file.header.meta;
+    if fdim != dim as u64 || frows != rows {
         return Err(Error::corrupt(
-            &payload_path,
+            path,
+            24,
+            format!("holds {frows} rows of dimension {fdim}, manifest expects {rows} of {dim}"),
+        ));
+    }
+    let overflow = || {
+        Error::corrupt(
+            path,
+            24,
+            format!("size of {rows} rows × dimension {dim} × 4 bytes overflows"),
+        )
+    };
+    let rows_usize = usize::try_from(rows).map_err(|_| overflow())?;
+    let values = rows_usize.checked_mul(dim).ok_or_else(overflow)?;
+    let body_len = values.checked_mul(4).ok_or_else(overflow)?;
+    if file.body().len() != body_len {
+        return Err(Error::corrupt(
+            path,
+            64,
+            "body length does not match rows × dim",
+        ));
+    }
+    let v = VectorFile {
+        file,
+        dim,
+        rows: rows_usize,
+    };
+    if v.as_f32().len() != values {
+        return Err(Error::corrupt(
+            path,
+            64,
+            "vector body is not 4-byte aligned",
+        ));
+    }
+    Ok(v)
+}
+
+/// Reads `ids` and checks it holds exactly `rows` valid ids.
+fn read_ids(path: &Path, rows: u64) -> Result<Vec<PointId>> {
+    let (h, body) = frame::read_file(path, IDS_KIND)?;
+    let expected_len = usize::try_from(rows)
+        .ok()
+        .and_then(|r| r.checked_mul(ENCODED_LEN))
+        .ok_or_else(|| {
+            Error::corrupt(
+                path,
+                24,
+                format!("size of {rows} rows × {ENCODED_LEN}-byte ids overflows"),
+            )
+        })?;
+    if h.meta[0] != rows || body.len() != expected_len {
+        return Err(Error::corrupt(
+            path,
+            24,
+            "row count does not match the manifest",
+        ));
+    }
+    // The capacity is bounded by the bytes actually read, not by a number from the header.
+    let mut ids = Vec::with_capacity(body.len() / ENCODED_LEN);
+    for (r, chunk) in body.chunks_exact(ENCODED_LEN).enumerate() {
+        let at = 64 + (r * ENCODED_LEN) as u64;
+        let enc: &[u8; ENCODED_LEN] = chunk
+            .try_into()
+            .map_err(|_| Error::corrupt(path, at, "id record of the wrong size"))?;
+        let id = PointId::decode(enc).ok_or_else(|| Error::corrupt(path, at, "unknown id tag"))?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Checks the payload offset table at the start of `body`: `rows + 1` offsets, the first 0,
+/// none decreasing, none beyond the data that follows the table. Returns the table's length
+/// in bytes.
+fn check_payload_table(path: &Path, rows: usize, body: &[u8]) -> Result<usize> {
+    let table_len = rows
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(8))
+        .ok_or_else(|| {
+            Error::corrupt(
+                path,
+                24,
+                format!("size of the offset table ({rows} + 1 rows × 8 bytes) overflows"),
+            )
+        })?;
+    let Some((table, data)) = body.split_at_checked(table_len) else {
+        return Err(Error::corrupt(
+            path,
             64,
             "offset table does not match the row count",
         ));
-    }
-    let data_len = (body.len() - table_len) as u64;
+    };
+    let data_len = data.len() as u64;
     let mut prev = 0;
-    for r in 0..=rows_usize {
-        let o = files.payload_offset(r);
+    for (r, entry) in table.chunks_exact(8).enumerate() {
+        let at = 64 + 8 * r as u64;
+        let o = <[u8; 8]>::try_from(entry)
+            .map(u64::from_le_bytes)
+            .map_err(|_| Error::corrupt(path, at, "offset entry of the wrong size"))?;
         if o < prev || o > data_len || (r == 0 && o != 0) {
             return Err(Error::corrupt(
-                &payload_path,
-                64 + 8 * r as u64,
+                path,
+                at,
                 format!("payload offset {o} out of order or beyond the data ({data_len} bytes)"),
             ));
         }
         prev = o;
     }
-    Ok(files)
+    Ok(table_len)
 }
 
 impl SegmentFiles {
-    fn payload_offset(&self, r: usize) -> u64 {
-        let body = self.payloads.body();
-        body.get(r * 8..r * 8 + 8)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map_or(0, u64::from_le_bytes)
+    fn payload_offset(&self, r: usize) -> Option<usize> {
+        let at = r.checked_mul(8)?;
+        let b = self.payloads.body().get(at..at.checked_add(8)?)?;
+        usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()
     }
 
-    /// JSON bytes of row `r`'s payload (empty when the point has none).
+    /// JSON bytes of row `r`'s payload (empty when the point has none, or `r` is out of range).
     pub fn payload(&self, r: usize) -> &[u8] {
-        let table_len = (self.rows + 1) * 8;
-        let (start, end) = (self.payload_offset(r), self.payload_offset(r + 1));
-        self.payloads
-            .body()
-            .get(table_len + start as usize..table_len + end as usize)
-            .unwrap_or(&[])
+        if r >= self.rows {
+            return &[];
+        }
+        let range = || {
+            let start = self
+                .payload_table_len
+                .checked_add(self.payload_offset(r)?)?;
+            let end = self
+                .payload_table_len
+                .checked_add(self.payload_offset(r + 1)?)?;
+            self.payloads.body().get(start..end)
+        };
+        range().unwrap_or(&[])
     }
 }
 
@@ -348,7 +416,18 @@ pub fn write_deleted(dir: &Path, generation: u64, rows: u64, words: &[u64]) -> R
 pub fn read_deleted(dir: &Path, generation: u64, rows: u64) -> Result<Vec<u64>> {
     let path = dir.join(deleted_file(generation));
     let (h, body) = frame::read_file(&path, DELETED_KIND)?;
-    if h.meta[0] != rows || body.len() as u64 != rows.div_ceil(64) * 8 {
+    // Cannot overflow (at most 2^61 bytes), but checked like every size taken from disk.
+    let expected_len = usize::try_from(rows.div_ceil(64))
+        .ok()
+        .and_then(|w| w.checked_mul(8))
+        .ok_or_else(|| {
+            Error::corrupt(
+                &path,
+                24,
+                format!("size of a bitmap of {rows} rows overflows"),
+            )
+        })?;
+    if h.meta[0] != rows || body.len() != expected_len {
         return Err(Error::corrupt(
             &path,
             24,
@@ -413,6 +492,8 @@ mod tests {
         assert_eq!(&s.vectors[1].as_f32()[3..6], &[0.5, 1.0, 2.0]);
         assert_eq!(s.payload(2), b"{\"r\":2}");
         assert_eq!(s.payload(1), b"");
+        assert_eq!(s.payload(5), b"", "row beyond the segment");
+        assert_eq!(s.payload(usize::MAX), b"", "row beyond the segment");
         assert!(open_segment(&dir, 6, &[2, 3]).is_err());
         assert!(open_segment(&dir, 5, &[2, 4]).is_err());
 
@@ -422,5 +503,66 @@ mod tests {
         assert!(read_deleted(&dir, 2, 5).is_err());
         remove_other_deleted(&dir, 1).unwrap();
         assert!(!dir.join(deleted_file(2)).exists());
+    }
+
+    /// `err` is `Corrupt`, names `path` and says a size overflowed.
+    fn assert_overflow(err: Error, path: &Path) {
+        match &err {
+            Error::Corrupt {
+                path: p, message, ..
+            } => {
+                assert_eq!(p, path, "{err}");
+                assert!(message.contains("overflows"), "{err}");
+            }
+            other => panic!("expected Corrupt, got {other}"),
+        }
+    }
+
+    #[test]
+    fn vector_size_overflow_is_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(vectors_file(0));
+        // Each pair's rows × dim × 4 exceeds 2^64; (2^62, 4) wraps to exactly 0, which an
+        // empty body would match.
+        for (rows, dim) in [(1u64 << 62, 4usize), (u64::MAX, 1), (1 << 40, 1 << 24)] {
+            frame::write_file(&path, VECTORS_KIND, [dim as u64, rows, 0, 0], &[]).unwrap();
+            let err = open_segment(d.path(), rows, &[dim]).unwrap_err();
+            assert_overflow(err, &path);
+        }
+    }
+
+    #[test]
+    fn id_count_overflow_is_corrupt() {
+        // 17 × ROWS wraps to 1 (mod 2^64): a 1-byte body would match a wrapped product.
+        const ROWS: u64 = 0xf0f0_f0f0_f0f0_f0f1;
+        assert_eq!(ROWS.wrapping_mul(ENCODED_LEN as u64), 1);
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("ids");
+        frame::write_file(&path, IDS_KIND, [ROWS, 0, 0, 0], &[0]).unwrap();
+        let err = open_segment(d.path(), ROWS, &[]).unwrap_err();
+        assert_overflow(err, &path);
+    }
+
+    #[test]
+    fn payload_table_overflow_is_corrupt() {
+        let path = Path::new("payloads");
+        // 8 × (usize::MAX / 8 + 1) wraps to 0 and 8 × (usize::MAX + 1) overflows at the +1.
+        for rows in [usize::MAX / 8, usize::MAX] {
+            let err = check_payload_table(path, rows, &[0; 8]).unwrap_err();
+            assert_overflow(err, path);
+        }
+        assert_eq!(check_payload_table(path, 0, &[0; 8]).unwrap(), 8);
+    }
+
+    #[test]
+    fn huge_bitmap_row_count_is_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(deleted_file(1));
+        frame::write_file(&path, DELETED_KIND, [u64::MAX, 0, 0, 0], &[]).unwrap();
+        let err = read_deleted(d.path(), 1, u64::MAX).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { path: p, .. } if *p == path),
+            "{err}"
+        );
     }
 }

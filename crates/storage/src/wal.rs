@@ -10,7 +10,8 @@
 //!            seq  u64 LE   strictly consecutive across records and files
 //!            payload
 //! ```
-//! Appends go to the newest file; `rotate` starts a new file (the old one is fsynced first).
+//! Appends go to the newest file; `rotate` starts a new file (the old one is fsynced first),
+//! and so does `append` when the record would take the newest file past `max_file_bytes`.
 //! `Wal::sync_to` implements group commit: one `fdatasync` covers every record appended before
 //! it started, and callers arriving during it wait for the next one.
 //!
@@ -23,7 +24,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, FileKind, HEADER_LEN};
 use crate::fs::sync_dir;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -35,6 +36,12 @@ pub const WAL_KIND: FileKind = FileKind {
 const RECORD_HEADER: usize = 16;
 /// Largest payload accepted; a length field above it is damage, not data.
 pub const MAX_RECORD: usize = 1 << 30;
+
+/// Default size past which `append` starts a new log file (`Wal::with_max_file_bytes`).
+/// Chosen, not measured: the log is truncated by whole files, so files well below the default
+/// seal threshold (256 MiB of segment data) let a publish free most of the log, while
+/// rotations (three fsyncs each) stay rare.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
 
 fn file_name(first_seq: u64) -> String {
     format!("{first_seq:020}.wal")
@@ -77,43 +84,86 @@ pub struct WalEnd {
     pub truncated_bytes: u64,
 }
 
-fn encode_record(seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+/// Encodes a record. `len` is the payload's length, at most `MAX_RECORD` (checked by the caller).
+fn encode_record(seq: u64, payload: &[u8], len: u32, out: &mut Vec<u8>) {
     out.clear();
     let seq_bytes = seq.to_le_bytes();
     let crc = crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), payload);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&seq_bytes);
     out.extend_from_slice(payload);
 }
 
-/// Parses the record starting at `at` in `bytes` if it is complete and its checksum holds.
-/// Returns (seq, payload range end).
-fn parse_record(bytes: &[u8], at: usize) -> Option<(u64, usize)> {
-    let head = bytes.get(at..at.checked_add(RECORD_HEADER)?)?;
-    let len = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
-    let seq_bytes = head.get(8..16)?;
-    if len > MAX_RECORD {
-        return None;
+/// Bytes read per system call during recovery, and the most a reader holds besides the
+/// payload it returns. Not measured: a size at which the system calls cost little next to
+/// checksumming and decoding the records.
+const READ_BUFFER: usize = 1 << 18;
+
+/// A record header's fields: payload length, stored CRC, seq bytes.
+fn decode_record_header(head: &[u8; RECORD_HEADER]) -> (usize, u32, [u8; 8]) {
+    let [l0, l1, l2, l3, c0, c1, c2, c3, seq @ ..] = *head;
+    let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    (len, u32::from_le_bytes([c0, c1, c2, c3]), seq)
+}
+
+fn read_some(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
     }
-    let end = at + RECORD_HEADER + len;
-    let payload = bytes.get(at + RECORD_HEADER..end)?;
-    let actual = crc32c::crc32c_append(crc32c::crc32c(seq_bytes), payload);
-    if actual != crc {
-        return None;
+}
+
+/// Checks the record starting at byte `at` of `file` (of length `file_len`) without holding
+/// its payload: `Some(seq)` if it is complete and its checksum holds. `scratch` is any
+/// non-empty buffer.
+fn check_record_at(
+    file: &mut File,
+    at: u64,
+    file_len: u64,
+    scratch: &mut [u8],
+) -> std::io::Result<Option<u64>> {
+    let Some(room) = file_len
+        .checked_sub(at)
+        .and_then(|r| r.checked_sub(RECORD_HEADER as u64))
+    else {
+        return Ok(None);
+    };
+    file.seek(SeekFrom::Start(at))?;
+    let mut head = [0u8; RECORD_HEADER];
+    file.read_exact(&mut head)?;
+    let (len, crc, seq_bytes) = decode_record_header(&head);
+    if len > MAX_RECORD || len as u64 > room {
+        return Ok(None);
     }
-    Some((u64::from_le_bytes(seq_bytes.try_into().ok()?), end))
+    let mut actual = crc32c::crc32c(&seq_bytes);
+    let mut payload = file.take(len as u64);
+    loop {
+        let n = read_some(&mut payload, scratch)?;
+        let Some(bytes) = scratch.get(..n).filter(|b| !b.is_empty()) else {
+            break;
+        };
+        actual = crc32c::crc32c_append(actual, bytes);
+    }
+    Ok((actual == crc).then_some(u64::from_le_bytes(seq_bytes)))
 }
 
 /// Reads the log during recovery, one record at a time, in sequence order.
+///
+/// Files are streamed: the reader holds one read buffer and the record it returns, never a
+/// whole file.
 pub struct WalReader {
     dir: PathBuf,
     files: Vec<(u64, PathBuf)>,
     /// Index into `files` of the file being read.
     current: usize,
-    bytes: Vec<u8>,
-    pos: usize,
+    /// The file being read, positioned at `pos`.
+    reader: Option<BufReader<File>>,
+    /// Length of the file being read, taken when it was opened (nothing writes it meanwhile).
+    len: u64,
+    pos: u64,
     next_seq: Option<u64>,
     truncated_bytes: u64,
     done: bool,
@@ -128,7 +178,8 @@ impl WalReader {
             dir: dir.to_path_buf(),
             files,
             current: 0,
-            bytes: Vec::new(),
+            reader: None,
+            len: 0,
             pos: 0,
             next_seq: None,
             truncated_bytes: 0,
@@ -143,18 +194,20 @@ impl WalReader {
     }
 
     fn load_current(&mut self) -> Result<()> {
+        self.reader = None;
         let Some((first_seq, path)) = self.files.get(self.current).cloned() else {
             self.done = true;
             return Ok(());
         };
-        let mut bytes = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .at(&path)?;
-        let header = bytes
-            .get(..HEADER_LEN)
-            .and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok())
-            .map(|h| frame::decode_header(&path, WAL_KIND, h));
+        let mut file = File::open(&path).at(&path)?;
+        let len = file.metadata().at(&path)?.len();
+        let mut head = [0u8; HEADER_LEN];
+        let header = if len >= HEADER_LEN as u64 {
+            file.read_exact(&mut head).at(&path)?;
+            Some(frame::decode_header(&path, WAL_KIND, &head))
+        } else {
+            None
+        };
         match header {
             Some(Ok(h)) if h.meta[0] == first_seq => {}
             Some(Err(e @ Error::NewerFormat { .. })) => return Err(e),
@@ -171,12 +224,12 @@ impl WalReader {
             // A header that never became durable: the file was being created at a crash, so
             // nothing in it was acknowledged. (A file longer than its header had its header
             // fsynced before any record was appended: damage there is corruption, below.)
-            _ if self.is_last() && bytes.len() <= HEADER_LEN => {
+            _ if self.is_last() && len <= HEADER_LEN as u64 => {
                 log::warn!(
                     "{}: incomplete header of the newest log file (crash while creating it); removing it",
                     path.display()
                 );
-                self.truncated_bytes += bytes.len() as u64;
+                self.truncated_bytes += len;
                 fs::remove_file(&path).at(&path)?;
                 sync_dir(&self.dir)?;
                 self.files.pop();
@@ -200,8 +253,9 @@ impl WalReader {
             }
             _ => self.next_seq = Some(first_seq),
         }
-        self.bytes = bytes;
-        self.pos = HEADER_LEN;
+        self.reader = Some(BufReader::with_capacity(READ_BUFFER, file));
+        self.len = len;
+        self.pos = HEADER_LEN as u64;
         Ok(())
     }
 
@@ -211,7 +265,7 @@ impl WalReader {
             if self.done {
                 return Ok(None);
             }
-            if self.pos == self.bytes.len() {
+            if self.pos == self.len {
                 self.current += 1;
                 self.load_current()?;
                 continue;
@@ -220,29 +274,28 @@ impl WalReader {
                 (Some((_, p)), Some(s)) => (p.clone(), s),
                 _ => return Ok(None),
             };
-            match parse_record(&self.bytes, self.pos) {
-                Some((seq, end)) if seq == expected => {
-                    let payload = self.bytes[self.pos + RECORD_HEADER..end].to_vec();
-                    self.pos = end;
+            match self.read_record(&path)? {
+                Some((seq, payload)) if seq == expected => {
+                    self.pos += (RECORD_HEADER + payload.len()) as u64;
                     self.next_seq = Some(seq + 1);
                     return Ok(Some(WalRecord { seq, payload }));
                 }
                 Some((seq, _)) => {
                     return Err(Error::corrupt(
                         &path,
-                        self.pos as u64,
+                        self.pos,
                         format!("record has sequence {seq}, expected {expected}"),
                     ));
                 }
                 None => {
-                    if self.is_last() && !self.any_valid_record_after(self.pos) {
+                    if self.is_last() && !self.any_valid_record_after(&path, self.pos)? {
                         self.cut_torn_tail(&path)?;
                         self.done = true;
                         return Ok(None);
                     }
                     return Err(Error::corrupt(
                         &path,
-                        self.pos as u64,
+                        self.pos,
                         "damaged log record followed by valid ones (not a torn tail): refusing to guess",
                     ));
                 }
@@ -250,34 +303,88 @@ impl WalReader {
         }
     }
 
-    /// Whether a checksum-valid record starts anywhere after `from` (a torn tail has none).
-    /// Candidates are first screened by a plausible sequence number, so that scanning a long
-    /// torn tail does not checksum garbage at every offset.
-    fn any_valid_record_after(&self, from: usize) -> bool {
-        let expected = self.next_seq.unwrap_or(0);
-        let plausible = |at: usize| {
-            self.bytes
-                .get(at + 8..at + 16)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_le_bytes)
-                .is_some_and(|seq| seq >= expected && seq - expected < (1 << 32))
+    /// Reads the record at `pos` if it is complete and its checksum holds: (seq, payload).
+    /// After `None` the reader's position is unspecified; reading stops there.
+    fn read_record(&mut self, path: &Path) -> Result<Option<(u64, Vec<u8>)>> {
+        let room = self.len.saturating_sub(self.pos);
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
         };
-        (from + 1..self.bytes.len().saturating_sub(RECORD_HEADER - 1))
-            .any(|at| plausible(at) && parse_record(&self.bytes, at).is_some())
+        if room < RECORD_HEADER as u64 {
+            return Ok(None);
+        }
+        let mut head = [0u8; RECORD_HEADER];
+        reader.read_exact(&mut head).at(path)?;
+        let (len, crc, seq_bytes) = decode_record_header(&head);
+        // The length is checked against the file before anything is allocated for it.
+        if len > MAX_RECORD || len as u64 > room - RECORD_HEADER as u64 {
+            return Ok(None);
+        }
+        let mut payload = vec![0u8; len];
+        reader.read_exact(&mut payload).at(path)?;
+        let actual = crc32c::crc32c_append(crc32c::crc32c(&seq_bytes), &payload);
+        if actual != crc {
+            return Ok(None);
+        }
+        Ok(Some((u64::from_le_bytes(seq_bytes), payload)))
+    }
+
+    /// Whether a checksum-valid record starts anywhere after `from` in the current file (a
+    /// torn tail has none). Candidates are first screened by a plausible sequence number, so
+    /// that scanning a long torn tail does not checksum garbage at every offset. The rest of
+    /// the file is streamed through a window of `READ_BUFFER` bytes; a candidate's checksum is
+    /// verified with a second handle, also streamed.
+    fn any_valid_record_after(&self, path: &Path, from: u64) -> Result<bool> {
+        let expected = self.next_seq.unwrap_or(0);
+        let plausible = |seq: u64| seq >= expected && seq - expected < (1 << 32);
+        let mut base = from + 1; // file offset of window[0]
+        let mut scan = File::open(path).at(path)?;
+        scan.seek(SeekFrom::Start(base)).at(path)?;
+        let mut scan = scan.take(self.len.saturating_sub(base));
+        let mut check = File::open(path).at(path)?;
+        let mut chunk = vec![0u8; READ_BUFFER];
+        let mut scratch = vec![0u8; READ_BUFFER];
+        let mut window: Vec<u8> = Vec::with_capacity(READ_BUFFER + RECORD_HEADER);
+        loop {
+            let n = read_some(&mut scan, &mut chunk).at(path)?;
+            let Some(read) = chunk.get(..n).filter(|b| !b.is_empty()) else {
+                return Ok(false);
+            };
+            window.extend_from_slice(read);
+            // Offsets whose whole record header is in the window; the last RECORD_HEADER - 1
+            // bytes wait for the next chunk.
+            let starts = window.len().saturating_sub(RECORD_HEADER - 1);
+            for i in 0..starts {
+                let seq = window
+                    .get(i + 8..i + 16)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_le_bytes);
+                if seq.is_some_and(plausible)
+                    && check_record_at(&mut check, base + i as u64, self.len, &mut scratch)
+                        .at(path)?
+                        .is_some()
+                {
+                    return Ok(true);
+                }
+            }
+            window.drain(..starts);
+            base += starts as u64;
+        }
     }
 
     fn cut_torn_tail(&mut self, path: &Path) -> Result<()> {
-        let cut = (self.bytes.len() - self.pos) as u64;
+        let cut = self.len - self.pos;
         log::warn!(
             "{}: torn tail of {cut} bytes at offset {} (a write in flight at a crash, never acknowledged); truncating",
             path.display(),
             self.pos
         );
+        self.reader = None;
         let f = OpenOptions::new().write(true).open(path).at(path)?;
-        f.set_len(self.pos as u64).at(path)?;
+        f.set_len(self.pos).at(path)?;
         f.sync_all().at(path)?;
         self.truncated_bytes += cut;
-        self.bytes.truncate(self.pos);
+        self.len = self.pos;
         Ok(())
     }
 
@@ -298,8 +405,36 @@ struct Writer {
     /// Sequence number of the current file's first record.
     first_seq: u64,
     next_seq: u64,
+    /// Bytes in the current file (header and records).
+    file_bytes: u64,
     buf: Vec<u8>,
     poisoned: bool,
+}
+
+impl Writer {
+    /// Ends the current file and starts `<next_seq>.wal`: the current file is fsynced first,
+    /// then the new one is created with its header fsynced, and `wal/` is fsynced. Any failure
+    /// poisons the log: a successor may already exist, and a record appended to the old file
+    /// after it would leave two files claiming the same sequence numbers.
+    fn start_next_file(&mut self, dir: &Path) -> Result<()> {
+        if let Err(e) = self.file.sync_data() {
+            self.poisoned = true;
+            return Err(e).at(&self.path);
+        }
+        match create_file(dir, self.next_seq) {
+            Ok((file, path)) => {
+                self.file = Arc::new(file);
+                self.path = path;
+                self.first_seq = self.next_seq;
+                self.file_bytes = HEADER_LEN as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The appendable log. Shared by reference between writer threads.
@@ -309,6 +444,8 @@ pub struct Wal {
     /// Highest sequence number known durable. Held while fsyncing, which is what batches
     /// concurrent callers into one fsync (group commit).
     synced: Mutex<u64>,
+    /// `append` starts a new file rather than take the current one past this many bytes.
+    max_file_bytes: u64,
 }
 
 impl std::fmt::Debug for Wal {
@@ -357,6 +494,7 @@ impl Wal {
             }
             _ => create_file(dir, end.next_seq)?,
         };
+        let file_bytes = file.metadata().at(&path)?.len();
         let first_seq = end.next_seq;
         Ok(Wal {
             dir: dir.to_path_buf(),
@@ -365,11 +503,24 @@ impl Wal {
                 path,
                 first_seq,
                 next_seq: end.next_seq,
+                file_bytes,
                 buf: Vec::new(),
                 poisoned: false,
             }),
             synced: Mutex::new(end.next_seq.saturating_sub(1)),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         })
+    }
+
+    /// Sets the size past which `append` starts a new file (default `DEFAULT_MAX_FILE_BYTES`).
+    /// A file exceeds it only when it holds a single record larger than the limit.
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> Wal {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_bytes
     }
 
     pub fn dir(&self) -> &Path {
@@ -377,6 +528,11 @@ impl Wal {
     }
 
     /// Appends one record (written to the OS, not yet durable). Returns its sequence number.
+    /// A payload over `MAX_RECORD` bytes is refused (`RecordTooLarge`) before anything is
+    /// written: recovery would read its length field as damage.
+    ///
+    /// If the current file holds a record and this one would take it past `max_file_bytes`,
+    /// a new file is started first, exactly as `rotate` does.
     pub fn append(&self, payload: &[u8]) -> Result<u64> {
         let mut w = lock(&self.writer);
         if w.poisoned {
@@ -384,9 +540,26 @@ impl Wal {
                 path: w.path.clone(),
             });
         }
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l as usize <= MAX_RECORD)
+            .ok_or_else(|| Error::RecordTooLarge {
+                path: self.dir.clone(),
+                len: payload.len(),
+                max: MAX_RECORD,
+            })?;
+        let record_bytes = RECORD_HEADER as u64 + u64::from(len);
+        if w.next_seq > w.first_seq
+            && w.file_bytes.saturating_add(record_bytes) > self.max_file_bytes
+        {
+            // `synced` stays as it is: it is locked before the writer, never after. That is
+            // still correct: the old file was fsynced whole, and the next `sync_to` fsyncs the
+            // new one.
+            w.start_next_file(&self.dir)?;
+        }
         let seq = w.next_seq;
         let mut buf = std::mem::take(&mut w.buf);
-        encode_record(seq, payload, &mut buf);
+        encode_record(seq, payload, len, &mut buf);
         let file = Arc::clone(&w.file);
         let written = (&*file).write_all(&buf);
         w.buf = buf;
@@ -396,6 +569,7 @@ impl Wal {
             return Err(e).at(&w.path);
         }
         w.next_seq += 1;
+        w.file_bytes += record_bytes;
         Ok(seq)
     }
 
@@ -435,7 +609,7 @@ impl Wal {
     }
 
     /// Starts a new log file; the old one is fsynced first. Returns the first sequence number
-    /// of the new file: every record below it is in older files.
+    /// of the new file: every record below it is in older files. A failure poisons the log.
     pub fn rotate(&self) -> Result<u64> {
         let mut synced = lock(&self.synced);
         let mut w = lock(&self.writer);
@@ -448,15 +622,8 @@ impl Wal {
             // The current file holds no record yet: it already is the new file.
             return Ok(w.next_seq);
         }
-        if let Err(e) = w.file.sync_data() {
-            w.poisoned = true;
-            return Err(e).at(&w.path);
-        }
+        w.start_next_file(&self.dir)?;
         *synced = w.next_seq - 1;
-        let (file, path) = create_file(&self.dir, w.next_seq)?;
-        w.file = Arc::new(file);
-        w.path = path;
-        w.first_seq = w.next_seq;
         Ok(w.next_seq)
     }
 
@@ -606,6 +773,289 @@ mod tests {
         drop(wal);
         fs::remove_file(d.path().join(file_name(2))).unwrap();
         assert!(recover(d.path()).is_err());
+    }
+
+    /// A payload of `len` bytes that differs with `seq`.
+    fn payload_for(seq: u64, len: usize) -> Vec<u8> {
+        (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
+    }
+
+    #[test]
+    fn replay_streams_a_log_larger_than_the_buffer() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        // Varied sizes put record boundaries at many offsets of the read buffer; one record
+        // is larger than the buffer.
+        let mut sizes: Vec<usize> = (0..600).map(|i| (i * 397) % 1500).collect();
+        sizes.insert(300, 2 * READ_BUFFER + 3);
+        for (i, &len) in sizes.iter().enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(wal.append(&payload_for(seq, len)).unwrap(), seq);
+        }
+        wal.sync_all().unwrap();
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let full_len = fs::metadata(&path).unwrap().len();
+        assert!(full_len > 3 * READ_BUFFER as u64);
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), sizes.len());
+        for (i, (rec, &len)) in recs.iter().zip(&sizes).enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(rec.seq, seq);
+            assert!(
+                rec.payload == payload_for(seq, len),
+                "payload of record {seq}"
+            );
+        }
+        let next = sizes.len() as u64 + 1;
+        assert_eq!(
+            end,
+            WalEnd {
+                next_seq: next,
+                truncated_bytes: 0
+            }
+        );
+
+        // A torn tail longer than the buffer: part of a record larger than the buffer.
+        let mut torn = Vec::new();
+        let torn_payload = payload_for(next, 3 * READ_BUFFER);
+        encode_record(next, &torn_payload, torn_payload.len() as u32, &mut torn);
+        torn.truncate(2 * READ_BUFFER);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&torn))
+            .unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), sizes.len());
+        assert_eq!(end.truncated_bytes, torn.len() as u64);
+        assert_eq!(fs::metadata(&path).unwrap().len(), full_len);
+    }
+
+    #[test]
+    fn damage_a_buffer_before_a_valid_record_is_an_error() {
+        // The search for a valid record after a damaged one streams the file too. Here the
+        // next record starts a buffer later, its header straddling two chunks of that scan.
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        let big = READ_BUFFER - 20;
+        for (seq, len) in [(1, 100), (2, big), (3, 100)] {
+            wal.append(&payload_for(seq, len)).unwrap();
+        }
+        drop(wal);
+        let path = list_files(d.path()).unwrap()[0].1.clone();
+        let mut bytes = fs::read(&path).unwrap();
+        let at = HEADER_LEN + RECORD_HEADER + 100; // start of record 2
+        bytes[at + RECORD_HEADER + 5] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let err = recover(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { offset, message, .. }
+                if *offset == at as u64 && message.contains("followed by valid ones")),
+            "{err}"
+        );
+        // Without record 3, the same damage is a torn tail.
+        let end_of_2 = at + RECORD_HEADER + big;
+        fs::write(&path, &bytes[..end_of_2]).unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(end.truncated_bytes, (RECORD_HEADER + big) as u64);
+        assert_eq!(fs::metadata(&path).unwrap().len(), at as u64);
+    }
+
+    #[test]
+    fn oversized_record_is_refused_before_writing() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"a").unwrap();
+        let err = wal.append(&vec![0u8; MAX_RECORD + 1]).unwrap_err();
+        assert!(
+            matches!(err, Error::RecordTooLarge { len, .. } if len == MAX_RECORD + 1),
+            "{err}"
+        );
+        // The log is not poisoned and holds nothing of the refused record.
+        assert_eq!(wal.append(b"b").unwrap(), 2);
+        drop(wal);
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(end.truncated_bytes, 0);
+    }
+
+    /// Bytes of a file holding `records` records of `payload` bytes each.
+    fn file_len(records: u64, payload: u64) -> u64 {
+        HEADER_LEN as u64 + records * (RECORD_HEADER as u64 + payload)
+    }
+
+    #[test]
+    fn append_starts_a_new_file_past_the_size_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        assert_eq!(wal.max_file_bytes(), 300);
+        for seq in 1..=10 {
+            assert_eq!(wal.append(&payload_for(seq, 50)).unwrap(), seq);
+        }
+        // Three 66-byte records fit in 300 bytes (262 with the header); a fourth would not.
+        let files = list_files(d.path()).unwrap();
+        let starts: Vec<u64> = files.iter().map(|(s, _)| *s).collect();
+        assert_eq!(starts, [1, 4, 7, 10]);
+        for (_, p) in &files[..3] {
+            assert_eq!(fs::metadata(p).unwrap().len(), file_len(3, 50));
+        }
+        assert_eq!(wal.last_seq(), 10);
+        // A record larger than the limit goes alone into a new file, and the next record
+        // starts another.
+        assert_eq!(wal.append(&payload_for(11, 400)).unwrap(), 11);
+        assert_eq!(wal.append(&payload_for(12, 50)).unwrap(), 12);
+        // `rotate` still starts a file only when the current one holds records...
+        assert_eq!(wal.rotate().unwrap(), 13);
+        assert_eq!(wal.rotate().unwrap(), 13);
+        // ...and a first record larger than the limit stays in the fresh file.
+        assert_eq!(wal.append(&payload_for(13, 400)).unwrap(), 13);
+        let starts: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+        assert_eq!(starts, [1, 4, 7, 10, 11, 12, 13]);
+        wal.sync_all().unwrap();
+        assert_eq!(
+            wal.disk_bytes().unwrap(),
+            3 * file_len(3, 50) + 2 * file_len(1, 50) + 2 * file_len(1, 400)
+        );
+        drop(wal);
+        let (recs, end) = recover(d.path()).unwrap();
+        let sizes = [50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 400, 50, 400];
+        assert_eq!(recs.len(), sizes.len());
+        for (i, (rec, &len)) in recs.iter().zip(&sizes).enumerate() {
+            let seq = i as u64 + 1;
+            assert_eq!(rec.seq, seq);
+            assert!(
+                rec.payload == payload_for(seq, len),
+                "payload of record {seq}"
+            );
+        }
+        assert_eq!(end.next_seq, 14);
+
+        // Recovery rules hold across the files: a torn tail of the newest is cut...
+        let newest = d.path().join(file_name(13));
+        let cut = file_len(1, 400) - 100;
+        OpenOptions::new()
+            .write(true)
+            .open(&newest)
+            .and_then(|f| f.set_len(cut))
+            .unwrap();
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!((recs.len(), end.next_seq), (12, 13));
+        assert_eq!(end.truncated_bytes, cut - HEADER_LEN as u64);
+        // ...and the same damage in an older file is an error.
+        let older = d.path().join(file_name(11));
+        OpenOptions::new()
+            .write(true)
+            .open(&older)
+            .and_then(|f| f.set_len(file_len(1, 400) - 100))
+            .unwrap();
+        let err = recover(d.path()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { path, .. } if *path == older),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn failed_rotation_poisons_the_log() {
+        // A file already named for the next sequence number makes creating it fail.
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        for seq in 1..=3 {
+            wal.append(&payload_for(seq, 50)).unwrap();
+        }
+        fs::write(d.path().join(file_name(4)), b"in the way").unwrap();
+        let fourth = payload_for(4, 50);
+        assert!(matches!(wal.append(&fourth), Err(Error::Io { .. })));
+        assert!(matches!(wal.append(&fourth), Err(Error::Poisoned { .. })));
+        assert_eq!(wal.last_seq(), 3);
+
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path());
+        wal.append(b"1").unwrap();
+        fs::write(d.path().join(file_name(2)), b"in the way").unwrap();
+        assert!(matches!(wal.rotate(), Err(Error::Io { .. })));
+        assert!(matches!(wal.append(b"2"), Err(Error::Poisoned { .. })));
+        assert!(matches!(wal.sync_all(), Err(Error::Poisoned { .. })));
+    }
+
+    #[test]
+    fn remove_through_keeps_every_file_holding_a_record_above_the_watermark() {
+        let d = tempfile::tempdir().unwrap();
+        let wal = fresh(d.path()).with_max_file_bytes(300);
+        for seq in 1..=20 {
+            wal.append(&payload_for(seq, 50)).unwrap();
+        }
+        // Three records per file, as above.
+        let starts: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+        assert_eq!(starts, [1, 4, 7, 10, 13, 16, 19]);
+        let records_in = |first: u64| (first + 3).min(21) - first;
+        // Watermarks in ascending order, as publishes raise them.
+        for w in 0..=25 {
+            wal.remove_through(w).unwrap();
+            // The oldest file kept is the one holding w + 1, or the newest: every file whose
+            // records are all <= w is gone, and no other.
+            let oldest = starts.iter().copied().filter(|&s| s <= w + 1).max();
+            let kept: Vec<u64> = starts
+                .iter()
+                .copied()
+                .filter(|&s| Some(s) >= oldest)
+                .collect();
+            let left: Vec<u64> = list_files(d.path()).unwrap().iter().map(|f| f.0).collect();
+            assert_eq!(left, kept, "watermark {w}");
+            let (recs, _) = recover(d.path()).unwrap();
+            let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, (kept[0]..=20).collect::<Vec<_>>(), "watermark {w}");
+            let bytes: u64 = kept.iter().map(|&s| file_len(records_in(s), 50)).sum();
+            assert_eq!(wal.disk_bytes().unwrap(), bytes, "watermark {w}");
+        }
+        // A lower watermark later removes nothing; appends continue in sequence.
+        wal.remove_through(3).unwrap();
+        assert_eq!(list_files(d.path()).unwrap().len(), 1);
+        assert_eq!(wal.append(b"x").unwrap(), 21);
+        assert_eq!(wal.last_seq(), 21);
+    }
+
+    #[test]
+    fn size_rotation_under_concurrent_group_commit() {
+        let d = tempfile::tempdir().unwrap();
+        let max = 256;
+        let wal = Arc::new(fresh(d.path()).with_max_file_bytes(max));
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let wal = Arc::clone(&wal);
+                std::thread::spawn(move || {
+                    for i in 0..50u8 {
+                        let mut payload = vec![t, i];
+                        payload.resize(40, 0xAB);
+                        let seq = wal.append(&payload).unwrap();
+                        wal.sync_to(seq).unwrap();
+                        if i % 10 == 9 {
+                            wal.rotate().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(wal.last_seq(), 200);
+        drop(wal);
+        let files = list_files(d.path()).unwrap();
+        assert!(files.len() >= 200 / 3, "{} files", files.len());
+        for (_, p) in &files {
+            assert!(fs::metadata(p).unwrap().len() <= max, "{}", p.display());
+        }
+        let (recs, end) = recover(d.path()).unwrap();
+        assert_eq!(end.next_seq, 201);
+        let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+        let mut writes: Vec<(u8, u8)> = recs.iter().map(|r| (r.payload[0], r.payload[1])).collect();
+        writes.sort_unstable();
+        let all: Vec<(u8, u8)> = (0..4).flat_map(|t| (0..50).map(move |i| (t, i))).collect();
+        assert_eq!(writes, all);
     }
 
     #[test]

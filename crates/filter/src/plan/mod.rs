@@ -14,7 +14,7 @@ pub use describe::{Access, Plan, Step, describe};
 pub use estimate::{Cardinality, UNINDEXED_SELECTIVITY, estimate};
 pub use evaluate::{Evaluation, Verdict, evaluate};
 
-use quiver_storage::PointId;
+use quiver_types::PointId;
 
 /// How `has_id` conditions find the segment's rows.
 #[derive(Clone, Copy, Default)]
