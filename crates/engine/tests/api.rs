@@ -476,7 +476,12 @@ fn deleting_half_and_compacting_frees_disk() {
         .create_collection(
             "c",
             Schema::dense(64, Distance::Dot),
-            CollectionConfig::default(),
+            // Background maintenance must not compact first: this test counts what
+            // `compact` drops.
+            CollectionConfig {
+                compact_deleted_fraction: 1.0,
+                ..CollectionConfig::default()
+            },
         )
         .unwrap();
     let mut rng = Rng(3);

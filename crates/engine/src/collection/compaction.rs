@@ -227,6 +227,27 @@ impl Collection {
             .zip(&snapshots)
             .map(|(s, snap)| (0..s.rows()).filter(|&r| !is_set(snap, r)).count())
             .sum();
+        if live_rows == 0 {
+            // Nothing to keep (deletions are final): the segments just go.
+            {
+                let mut state = self.state.write();
+                for s in chosen {
+                    state.by_id.remove(&s.id);
+                }
+                let list = self
+                    .segment_list()
+                    .iter()
+                    .filter(|s| !chosen.iter().any(|c| c.id == s.id))
+                    .cloned()
+                    .collect();
+                self.set_segment_list(list);
+            }
+            let removed: Vec<u64> = chosen.iter().map(|s| s.id).collect();
+            let dropped = chosen.iter().map(|s| s.rows() as u64).sum();
+            let watermark = published.watermark;
+            self.publish(published, watermark, &removed)?;
+            return Ok((chosen.len(), dropped));
+        }
         if u32::try_from(live_rows).is_err() {
             return Err(self.invalid(format!(
                 "merging {} segments would make one of {live_rows} rows, over 2^32",

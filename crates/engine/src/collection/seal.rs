@@ -72,6 +72,26 @@ impl Collection {
 
     fn seal_one(&self, published: &mut Published, frozen: &Arc<Segment>, seq: u64) -> Result<()> {
         let started = std::time::Instant::now();
+        if frozen.live_at(u64::MAX) == 0 {
+            // Every row was deleted (for good): nothing to write.
+            {
+                let mut state = self.state.write();
+                state.by_id.remove(&frozen.id);
+                state.frozen.pop_front();
+                self.signal
+                    .frozen
+                    .store(state.frozen.len(), Ordering::Release);
+                let list = self
+                    .segment_list()
+                    .iter()
+                    .filter(|s| s.id != frozen.id)
+                    .cloned()
+                    .collect();
+                self.set_segment_list(list);
+            }
+            self.signal.drained();
+            return self.publish(published, seq, &[]);
+        }
         // Every row, deleted ones too: offsets stay valid. No pushes reach a frozen segment.
         let dims = self.schema.dims();
         let (files, graphs, fields) = frozen.with_view(|v| {
