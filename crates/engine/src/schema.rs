@@ -56,7 +56,7 @@ impl Distance {
 
 /// How sealed segments index a dense vector. The mutable segment is always searched exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum IndexKind {
     /// Exact search: every row is scored.
@@ -114,7 +114,7 @@ impl IndexKind {
 
 /// One named vector of a collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum VectorKind {
     /// A fixed-dimension `f32` vector.
@@ -231,6 +231,7 @@ impl VectorKind {
 
 /// The vectors of a collection, by name. The name `""` is the unnamed default vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Schema {
     pub vectors: BTreeMap<String, VectorKind>,
 }

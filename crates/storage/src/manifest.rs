@@ -10,14 +10,20 @@ use crate::frame::{self, FileKind};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+/// Version log: 1 = the first format; 2 = unknown fields are refused (here and in the
+/// engine's schema and settings), so that a build never drops a setting it does not know.
+/// Version 1 manifests are read as they are; every write is version 2, which older builds
+/// refuse ("written by a newer version"), since they would drop newer fields on their next
+/// publish.
 pub const MANIFEST_KIND: FileKind = FileKind {
     magic: *b"QVMANIF\n",
-    version: 1,
+    version: 2,
 };
 
 pub const FILE_NAME: &str = "manifest";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// The collection schema as the engine serialises it.
     pub schema: serde_json::Value,
@@ -35,6 +41,7 @@ pub struct Manifest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SegmentEntry {
     pub id: u64,
     pub rows: u64,

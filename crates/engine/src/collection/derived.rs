@@ -5,87 +5,20 @@ use super::*;
 impl Collection {
     /// Builds the graph indexes a new segment needs (per schema vector with an HNSW index, if
     /// the segment has at least [`MIN_GRAPH_ROWS`] rows) and writes them into its directory,
-    /// which no manifest names yet.
+    /// which no manifest names yet. Runs in the build pool: its tasks take no collection lock
+    /// (see the lock rules).
     pub(super) fn build_graphs(
         &self,
         files: &segfiles::SegmentFiles,
     ) -> Result<Vec<Option<GraphIndex>>> {
-        // In the build pool: its tasks take no collection lock (see the lock rules).
-        self.pool.install(|| self.build_graphs_in_pool(files))
-    }
-
-    fn build_graphs_in_pool(
-        &self,
-        files: &segfiles::SegmentFiles,
-    ) -> Result<Vec<Option<GraphIndex>>> {
-        let mut graphs = Vec::with_capacity(self.schema.vectors.len());
-        for (i, kind) in self.schema.vectors.values().enumerate() {
-            let IndexKind::Hnsw {
-                m,
-                ef_construction,
-                quantization,
-            } = kind.index()
-            else {
-                graphs.push(None);
-                continue;
-            };
-            if files.rows < MIN_GRAPH_ROWS {
-                graphs.push(None);
-                continue;
-            }
-            let params = hnsw::BuildParams {
-                m,
-                ef_construction,
-                seed: GRAPH_SEED,
-                threads: rayon::current_num_threads(),
-            };
-            let n = files.rows;
-            let name = &self.name;
-            let started = std::time::Instant::now();
-            let rows = files.vectors.get(i).map_or(&[][..], |v| v.as_f32());
-            // `hnsw::build` reports every max(n / 100, 1000) insertions: log every fifth.
-            let report = |done: usize| {
-                if (done / (n / 100).max(1000)).is_multiple_of(5) {
-                    log::info!(target: "quiver::progress", "`{name}`: building graph: {done}/{n} points, {:.0}s", started.elapsed().as_secs_f64());
-                }
-            };
-            // Codes first: the build's insertions search on them too (a quarter of the bytes
-            // of the f32 rows; see BENCHMARKS.md).
-            let codes = match quantization {
-                Quantization::Lvq8 => {
-                    let codes = Lvq8::encode(rows, kind.dim());
-                    segfiles::write_index_file(
-                        &files.dir,
-                        &segfiles::lvq8_file(i),
-                        segfiles::LVQ8_KIND,
-                        [n as u64, kind.dim() as u64, 0, 0],
-                        &codes.to_bytes(),
-                    )?;
-                    Some(codes)
-                }
-                _ => None,
-            };
-            let graph = hnsw::build_with_codes(
-                rows,
-                kind.dim(),
-                kind.distance().metric(),
-                params,
-                None,
-                codes.as_ref(),
-                &report,
-            );
-            log::info!(target: "quiver::progress", "`{name}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
-            let body = hnsw::encode(&graph);
-            segfiles::write_index_file(
-                &files.dir,
-                &segfiles::hnsw_file(i),
-                segfiles::HNSW_KIND,
-                [n as u64, 0, 0, 0],
-                &body,
-            )?;
-            graphs.push(Some(GraphIndex { graph, codes }));
-        }
-        Ok(graphs)
+        self.pool.install(|| {
+            self.schema
+                .vectors
+                .values()
+                .enumerate()
+                .map(|(i, kind)| build_graph(&self.name, files, i, kind))
+                .collect()
+        })
     }
 
     /// Builds the declared payload field indexes of a new segment and writes them into its
@@ -113,10 +46,90 @@ impl Collection {
 /// Seed of graph level draws: fixed, so a rebuild over the same rows draws the same levels.
 pub(super) const GRAPH_SEED: u64 = 0x5155_4956_4552;
 
-/// Loads the graph indexes of a published segment (those its schema and size call for).
+/// Builds the graph (and its LVQ codes) of vector `i` of a segment if its schema and size
+/// call for one, and writes `lvq8-<i>` and `hnsw-<i>` into the segment's directory, each
+/// replaced atomically (they are derived data: a rebuild may replace a damaged file of a
+/// published segment). To be run in the build pool.
+pub(super) fn build_graph(
+    collection: &str,
+    files: &segfiles::SegmentFiles,
+    i: usize,
+    kind: &VectorKind,
+) -> Result<Option<GraphIndex>> {
+    let IndexKind::Hnsw {
+        m,
+        ef_construction,
+        quantization,
+    } = kind.index()
+    else {
+        return Ok(None);
+    };
+    if files.rows < MIN_GRAPH_ROWS {
+        return Ok(None);
+    }
+    let params = hnsw::BuildParams {
+        m,
+        ef_construction,
+        seed: GRAPH_SEED,
+        threads: rayon::current_num_threads(),
+    };
+    let n = files.rows;
+    let started = std::time::Instant::now();
+    let rows = files.vectors.get(i).map_or(&[][..], |v| v.as_f32());
+    // `hnsw::build` reports every max(n / 100, 1000) insertions: log every fifth.
+    let report = |done: usize| {
+        if (done / (n / 100).max(1000)).is_multiple_of(5) {
+            log::info!(target: "quiver::progress", "`{collection}`: building graph: {done}/{n} points, {:.0}s", started.elapsed().as_secs_f64());
+        }
+    };
+    let write = |name: String, kind: quiver_storage::frame::FileKind, meta, body: &[u8]| {
+        qfs::atomic_write(
+            &files.dir.join(name),
+            &quiver_storage::frame::encode(kind, meta, body),
+        )
+    };
+    // Codes first: the build's insertions search on them too (a quarter of the bytes of the
+    // f32 rows; see BENCHMARKS.md).
+    let codes = match quantization {
+        Quantization::Lvq8 => {
+            let codes = Lvq8::encode(rows, kind.dim());
+            write(
+                segfiles::lvq8_file(i),
+                segfiles::LVQ8_KIND,
+                [n as u64, kind.dim() as u64, 0, 0],
+                &codes.to_bytes(),
+            )?;
+            Some(codes)
+        }
+        _ => None,
+    };
+    let graph = hnsw::build_with_codes(
+        rows,
+        kind.dim(),
+        kind.distance().metric(),
+        params,
+        None,
+        codes.as_ref(),
+        &report,
+    );
+    log::info!(target: "quiver::progress", "`{collection}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
+    write(
+        segfiles::hnsw_file(i),
+        segfiles::HNSW_KIND,
+        [n as u64, 0, 0, 0],
+        &hnsw::encode(&graph),
+    )?;
+    Ok(Some(GraphIndex { graph, codes }))
+}
+
+/// Loads the graph indexes of a published segment (those its schema and size call for). A
+/// graph or codes file that is missing or does not verify is derived data: it is rebuilt from
+/// the segment's vectors (in `pool`) with a warning, instead of failing the open.
 pub(super) fn load_graphs(
+    collection: &str,
     schema: &Schema,
     files: &segfiles::SegmentFiles,
+    pool: &rayon::ThreadPool,
 ) -> Result<Vec<Option<GraphIndex>>> {
     let mut graphs = Vec::with_capacity(schema.vectors.len());
     for (i, kind) in schema.vectors.values().enumerate() {
@@ -128,30 +141,47 @@ pub(super) fn load_graphs(
             graphs.push(None);
             continue;
         }
-        let name = segfiles::hnsw_file(i);
-        let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::HNSW_KIND)?;
-        let path = files.dir.join(&name);
-        let graph = hnsw::decode(&body).map_err(|e| Error::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        if graph.len() != files.rows {
-            return Err(Error::Corrupt {
-                path,
-                message: format!(
-                    "graph has {} nodes, the segment {} rows",
-                    graph.len(),
-                    files.rows
-                ),
-            });
+        match load_graph(files, i, kind.dim(), quantization) {
+            Ok(graph) => graphs.push(Some(graph)),
+            Err(e) => {
+                log::warn!(
+                    "collection `{collection}`: {e}; rebuilding the graph of vector {i} from the segment's vectors"
+                );
+                graphs.push(pool.install(|| build_graph(collection, files, i, kind))?);
+            }
         }
-        let codes = match quantization {
-            Quantization::Lvq8 => Some(load_lvq8(files, i, kind.dim())?),
-            _ => None,
-        };
-        graphs.push(Some(GraphIndex { graph, codes }));
     }
     Ok(graphs)
+}
+
+fn load_graph(
+    files: &segfiles::SegmentFiles,
+    i: usize,
+    dim: usize,
+    quantization: Quantization,
+) -> Result<GraphIndex> {
+    let name = segfiles::hnsw_file(i);
+    let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::HNSW_KIND)?;
+    let path = files.dir.join(&name);
+    let graph = hnsw::decode(&body).map_err(|e| Error::Corrupt {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if graph.len() != files.rows {
+        return Err(Error::Corrupt {
+            path,
+            message: format!(
+                "graph has {} nodes, the segment {} rows",
+                graph.len(),
+                files.rows
+            ),
+        });
+    }
+    let codes = match quantization {
+        Quantization::Lvq8 => Some(load_lvq8(files, i, dim)?),
+        _ => None,
+    };
+    Ok(GraphIndex { graph, codes })
 }
 
 /// Loads the LVQ-8 codes of vector `i` and checks they fit the segment.

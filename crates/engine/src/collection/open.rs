@@ -58,7 +58,7 @@ impl Collection {
                 segfiles::read_deleted(&seg_dir, entry.deleted_gen, entry.rows)?
             };
             segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
-            let graphs = load_graphs(&schema, &files)?;
+            let graphs = load_graphs(name, &schema, &files, &shared.pool)?;
             let fields = planner::load_fields(&files, &payload_indexes);
             let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs, fields));
             published.insert(entry.id, (entry.deleted_gen, seg.deleted.count()));
