@@ -138,7 +138,8 @@ struct CreateArgs {
     /// Name of the vector (default: the unnamed vector).
     #[arg(long, default_value = "")]
     vector_name: String,
-    /// Seal the mutable segment once its vectors take this many MiB.
+    /// Seal the mutable segment (in the background) once its ids, vectors and payloads take
+    /// this many MiB.
     #[arg(long, default_value_t = 256)]
     seal_threshold_mb: u64,
     #[command(flatten)]
@@ -266,7 +267,9 @@ fn run(cli: Cli) -> Result<()> {
                 vectors: BTreeMap::from([(a.vector_name, kind)]),
             };
             let config = CollectionConfig {
-                seal_threshold_bytes: a.seal_threshold_mb << 20,
+                seal_threshold_bytes: a.seal_threshold_mb.checked_mul(1 << 20).ok_or_else(
+                    || anyhow::anyhow!("--seal-threshold-mb {} is too large", a.seal_threshold_mb),
+                )?,
                 ..CollectionConfig::default()
             };
             db.create_collection(&a.collection, schema, config)?;

@@ -29,14 +29,15 @@ fn fails(out: &Output) -> String {
     stderr
 }
 
-fn sample() -> Option<PathBuf> {
+/// The shared wordnet sample: the tests need it (it sits beside the project).
+fn sample() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/wordnet/sample");
-    if p.join("base.fvecs").exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} not found", p.display());
-        None
-    }
+    assert!(
+        p.join("base.fvecs").exists(),
+        "{} is absent: these tests need the shared wordnet sample beside the project",
+        p.display()
+    );
+    p
 }
 
 fn points(data: &Path, collection: &str) -> u64 {
@@ -47,7 +48,7 @@ fn points(data: &Path, collection: &str) -> u64 {
 
 #[test]
 fn import_and_search_the_wordnet_sample_exactly() {
-    let Some(sample) = sample() else { return };
+    let sample = sample();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     ok(&quiver(

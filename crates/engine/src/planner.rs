@@ -4,7 +4,7 @@
 //! (`quiver_filter::evaluate`): rows that surely match, rows to check per point on their
 //! payload, and the rest. The filtered search then picks a strategy:
 //! - **scan** of the candidate rows only, when the segment has no graph or the candidates
-//!   are few ([`exact_is_cheaper`]): exactly on the `f32` rows, or for sets of at least
+//!   are few ([`scan_threshold`]; [`Strategy::choose`] decides for search and `explain`): exactly on the `f32` rows, or for sets of at least
 //!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best `max(2k, 10)` re-scored;
 //! - **graph** search with the filter as its `accept` predicate otherwise: rejected nodes are
 //!   traversed (the graph stays navigable) but never returned, and the search goes on until it
@@ -18,16 +18,27 @@ use crate::segment::{Segment, View};
 use quiver_filter::{
     Evaluation, FieldIndexes, Filter, IndexKind as FieldKind, KeyPath, RowIds, Verdict, evaluate,
 };
+use quiver_storage::PointId;
 use quiver_storage::segment::{self as segfiles, SegmentFiles};
 use std::collections::BTreeMap;
 
-/// A segment's payload as a JSON object (empty when it has none or it is not an object).
-pub(crate) fn parse_payload(bytes: &[u8]) -> crate::Payload {
+/// A segment's payload as a JSON object (empty when it has none). Payload bytes were produced
+/// by serde_json from a map and are checksummed on disk, so an error means damage or a bug:
+/// callers report it (reads) or log it (filter checks, where the point then does not match).
+pub(crate) fn parse_payload(bytes: &[u8]) -> Result<crate::Payload, String> {
     if bytes.is_empty() {
-        return crate::Payload::new();
+        return Ok(crate::Payload::new());
     }
-    // Payload bytes were produced by serde_json from a map and are checksummed on disk.
-    serde_json::from_slice(bytes).unwrap_or_default()
+    serde_json::from_slice(bytes).map_err(|e| format!("stored payload is not a JSON object: {e}"))
+}
+
+/// [`parse_payload`] for filter checks and index builds: a payload that does not parse is
+/// logged and treated as empty (it matches no condition on its fields).
+pub(crate) fn payload_or_empty(id: PointId, bytes: &[u8]) -> crate::Payload {
+    parse_payload(bytes).unwrap_or_else(|e| {
+        log::error!("point {id}: {e}");
+        crate::Payload::new()
+    })
 }
 
 /// Builds the declared field indexes over a sealed segment's rows (one pass, every row,
@@ -44,7 +55,10 @@ pub(crate) fn build_fields(
         return FieldIndexes::new();
     }
     let payloads: Vec<crate::Payload> = (0..files.rows)
-        .map(|r| parse_payload(files.payload(r)))
+        .map(|r| {
+            let id = files.ids.get(r).copied().unwrap_or(PointId::Num(0));
+            payload_or_empty(id, files.payload(r))
+        })
         .collect();
     FieldIndexes::build(&fields, (0u32..).zip(payloads.iter()))
 }
@@ -95,13 +109,80 @@ pub(crate) fn load_fields(
     out
 }
 
-/// Whether scanning `candidates` rows beats a filtered graph search on a segment of `rows`
-/// rows: when they are at most `fraction` of the rows ([`crate::CollectionConfig`]'s
-/// `filter_scan_fraction`), or few. A graph search that needs `ef` accepted nodes visits
-/// about (unfiltered cost) / selectivity nodes; the scan scores each candidate once, on the
-/// graph's LVQ codes when it has them, and re-scores the best with the `f32` rows.
-pub(crate) fn exact_is_cheaper(candidates: u64, rows: u64, fraction: f64) -> bool {
-    candidates <= EXACT_FLOOR.max((rows as f64 * fraction) as u64)
+/// How one segment answers a filtered search for one vector: chosen by [`Strategy::choose`]
+/// for both the search and `explain`, so the two never disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    /// Score every candidate row exactly on the `f32` rows.
+    ScanRows { why: ScanReason },
+    /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows.
+    ScanCodes { why: ScanReason },
+    /// Graph search with the filter checked during traversal (completed by a scan when it
+    /// finds fewer than k).
+    Graph,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScanReason {
+    /// The segment has no graph for the vector.
+    NoGraph,
+    /// At most `threshold` candidates: cheaper than the graph.
+    Few { threshold: u64 },
+}
+
+impl Strategy {
+    /// `has_graph`/`has_codes`: what the segment has for the vector; `candidates`: rows that
+    /// may pass; `rows`: the segment's rows; `fraction`: `filter_scan_fraction`.
+    pub fn choose(
+        has_graph: bool,
+        has_codes: bool,
+        candidates: u64,
+        rows: u64,
+        fraction: f64,
+    ) -> Strategy {
+        let threshold = scan_threshold(rows, fraction);
+        let why = if !has_graph {
+            ScanReason::NoGraph
+        } else if candidates <= threshold {
+            ScanReason::Few { threshold }
+        } else {
+            return Strategy::Graph;
+        };
+        if has_codes && candidates >= CODE_SCAN_MIN_ROWS {
+            Strategy::ScanCodes { why }
+        } else {
+            Strategy::ScanRows { why }
+        }
+    }
+
+    /// For `explain`.
+    pub fn describe(&self, candidates: u64) -> String {
+        let why = |w: &ScanReason| match w {
+            ScanReason::NoGraph => "no graph".to_string(),
+            ScanReason::Few { threshold } => {
+                format!("{candidates} candidates <= scan threshold {threshold}")
+            }
+        };
+        match self {
+            Strategy::ScanRows { why: w } => {
+                format!("scan of the candidates on f32 rows ({})", why(w))
+            }
+            Strategy::ScanCodes { why: w } => format!(
+                "scan of the candidates on LVQ-8 codes, best re-scored ({}; {candidates} >= {CODE_SCAN_MIN_ROWS} candidates)",
+                why(w)
+            ),
+            Strategy::Graph => format!(
+                "graph search, filter checked during traversal ({candidates} candidates > scan threshold)"
+            ),
+        }
+    }
+}
+
+/// Candidate counts at or below which a segment of `rows` rows is scanned, not searched by
+/// graph: `fraction` of its rows ([`crate::CollectionConfig`]'s `filter_scan_fraction`), and
+/// never below [`EXACT_FLOOR`].
+pub(crate) fn scan_threshold(rows: u64, fraction: f64) -> u64 {
+    EXACT_FLOOR.max((rows as f64 * fraction) as u64)
 }
 
 /// Candidate counts up to this are always scanned: an unfiltered graph search
@@ -143,7 +224,7 @@ impl<'a, 'v> RowFilter<'a, 'v> {
             Verdict::NoMatch => false,
             Verdict::Check => self.view.ids.get(row as usize).is_some_and(|id| {
                 self.filter
-                    .matches(*id, &parse_payload(self.view.payload(row)))
+                    .matches(*id, &payload_or_empty(*id, self.view.payload(row)))
             }),
         }
     }

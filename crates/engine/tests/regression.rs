@@ -114,3 +114,40 @@ fn searches_see_every_live_point_exactly_once_during_overwrites() {
     );
     c.check_integrity().unwrap();
 }
+
+/// `seal_threshold_bytes` was never validated (0 sealed after every write) and the merge
+/// settings are new: out-of-range settings are refused with a message naming them.
+#[test]
+fn collection_settings_out_of_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path()).unwrap();
+    for (config, field) in [
+        (
+            CollectionConfig {
+                seal_threshold_bytes: 0,
+                ..CollectionConfig::default()
+            },
+            "seal_threshold_bytes",
+        ),
+        (
+            CollectionConfig {
+                merge_factor: 1,
+                ..CollectionConfig::default()
+            },
+            "merge_factor",
+        ),
+        (
+            CollectionConfig {
+                max_segment_bytes: 0,
+                ..CollectionConfig::default()
+            },
+            "max_segment_bytes",
+        ),
+    ] {
+        let err = db
+            .create_collection("c", Schema::dense(2, Distance::Dot), config)
+            .unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    assert!(db.list_collections().is_empty());
+}

@@ -332,10 +332,11 @@ fn format_from_path() {
 fn wordnet_sample_reads_500_rows_of_384() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/wordnet/sample");
     let path = dir.join("base.fvecs");
-    if !path.exists() {
-        eprintln!("skipped: {} is absent", path.display());
-        return;
-    }
+    assert!(
+        path.exists(),
+        "{} is absent: these tests need the shared wordnet sample beside the project",
+        path.display()
+    );
     let (values, rows, dim) = read_fvecs(&path).unwrap();
     assert_eq!((rows, dim, values.len()), (500, 384, 500 * 384));
     // The vectors are L2-normalised embeddings.

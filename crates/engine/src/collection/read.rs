@@ -44,12 +44,29 @@ impl Collection {
         ids
     }
 
-    pub(super) fn record(&self, view: &View<'_>, row: u32, with: With) -> Record {
-        Record {
-            id: view.ids[row as usize],
-            payload: with.payload.then(|| parse_payload(view.payload(row))),
+    pub(super) fn record(&self, view: &View<'_>, row: u32, with: With) -> Result<Record> {
+        let id = view
+            .ids
+            .get(row as usize)
+            .copied()
+            .ok_or_else(|| Error::Corrupt {
+                path: self.dir.clone(),
+                message: format!("row {row} is past the segment's {} rows", view.rows()),
+            })?;
+        let payload = match with.payload {
+            true => Some(
+                parse_payload(view.payload(row)).map_err(|e| Error::Corrupt {
+                    path: self.dir.clone(),
+                    message: format!("point {id}: {e}"),
+                })?,
+            ),
+            false => None,
+        };
+        Ok(Record {
+            id,
+            payload,
             vectors: with.vectors.then(|| self.vectors_of(view, row)),
-        }
+        })
     }
 
     pub(super) fn vectors_of(&self, view: &View<'_>, row: u32) -> BTreeMap<String, Vec<f32>> {
@@ -65,14 +82,13 @@ impl Collection {
     pub fn retrieve(&self, ids: &[PointId], with: With) -> Result<Vec<Record>> {
         self.check_usable()?;
         let state = self.state.read();
-        Ok(ids
-            .iter()
+        ids.iter()
             .filter_map(|id| {
                 let loc = state.ids.get(id)?;
                 let seg = state.by_id.get(&loc.segment)?;
                 Some(seg.with_view(|v| self.record(v, loc.offset, with)))
             })
-            .collect())
+            .collect()
     }
 
     /// Up to `limit` points in id order, starting at `from` (inclusive).
@@ -131,9 +147,9 @@ impl Collection {
                     Some(f) => match passing.get(&loc.segment) {
                         Some(rows) => rows.contains(loc.offset),
                         // Written after the snapshot: check the point itself.
-                        None => {
-                            seg.with_view(|v| f.matches(*id, &parse_payload(v.payload(loc.offset))))
-                        }
+                        None => seg.with_view(|v| {
+                            f.matches(*id, &payload_or_empty(*id, v.payload(loc.offset)))
+                        }),
                     },
                 };
                 if !passes {
@@ -145,7 +161,7 @@ impl Collection {
                         next: Some(*id),
                     });
                 }
-                points.push(seg.with_view(|v| self.record(v, loc.offset, with)));
+                points.push(seg.with_view(|v| self.record(v, loc.offset, with))?);
             }
             match last {
                 Some(id) if walked == SCROLL_IDS_PER_LOCK => start = Bound::Excluded(id),

@@ -1,6 +1,7 @@
 //! The query path: nearest-neighbour search per segment, merged.
 
 use super::*;
+use crate::planner::Strategy;
 
 impl Collection {
     pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
@@ -39,7 +40,7 @@ impl Collection {
         }
         self.distance_computations
             .fetch_add(dist, Ordering::Relaxed);
-        Ok(self.merge(req, segments, snap.seq, per_segment))
+        self.merge(req, segments, snap.seq, per_segment)
     }
 
     /// Many queries at once, spread over the current rayon pool. Results in request order.
@@ -141,7 +142,7 @@ impl Collection {
             self.distance_computations
                 .fetch_add(dist, Ordering::Relaxed);
             for (&i, hits) in members.iter().zip(per_query) {
-                out[i] = self.merge(&reqs[i], segments, snap.seq, hits);
+                out[i] = self.merge(&reqs[i], segments, snap.seq, hits)?;
             }
         }
         Ok(out)
@@ -155,7 +156,7 @@ impl Collection {
         segments: &[Arc<Segment>],
         seq: u64,
         per_segment: Vec<Vec<Hit>>,
-    ) -> Vec<ScoredPoint> {
+    ) -> Result<Vec<ScoredPoint>> {
         let distance = self.schema.vectors[&req.vector_name].distance();
         // Each segment's hits are best first: a k-way merge keeps the k best. Packing
         // (segment index, offset) into the id breaks ties by segment, then offset.
@@ -179,13 +180,13 @@ impl Collection {
                     return None;
                 }
                 Some(segments[s].view_at(seq, |v| {
-                    let r = self.record(v, offset, req.with);
-                    ScoredPoint {
+                    let r = self.record(v, offset, req.with)?;
+                    Ok(ScoredPoint {
                         id: r.id,
                         score,
                         payload: r.payload,
                         vectors: r.vectors,
-                    }
+                    })
                 }))
             })
             .collect()
@@ -204,18 +205,28 @@ impl Collection {
                 let plan = quiver_filter::describe(filter, &fields, rows);
                 let rf = RowFilter::new(filter, seg, v);
                 let candidates = rf.candidate_count();
-                let has_graph = seg.graphs.iter().any(Option::is_some);
-                let strategy = if !has_graph {
-                    "scan of the candidates (no graph)"
-                } else if planner::exact_is_cheaper(
-                    candidates,
-                    u64::from(rows),
-                    self.config.filter_scan_fraction,
-                ) {
-                    "scan of the candidates (few)"
-                } else {
-                    "graph search, filter checked during traversal"
-                };
+                let strategies: Vec<String> = self
+                    .schema
+                    .vectors
+                    .keys()
+                    .zip(&seg.graphs)
+                    .map(|(name, graph)| {
+                        let strategy = Strategy::choose(
+                            graph.is_some(),
+                            graph.as_ref().is_some_and(|g| g.codes.is_some()),
+                            candidates,
+                            u64::from(rows),
+                            self.config.filter_scan_fraction,
+                        );
+                        let label = if self.schema.vectors.len() > 1 {
+                            format!("vector `{name}`: ")
+                        } else {
+                            String::new()
+                        };
+                        format!("{label}{}", strategy.describe(candidates))
+                    })
+                    .collect();
+                let strategy = strategies.join("; ");
                 format!(
                     "segment {} ({}, {rows} rows): estimate {}; candidates {candidates} ({} sure, {} checked per point); {plan}; strategy: {strategy}",
                     seg.id,
@@ -286,45 +297,48 @@ pub(super) fn search_segment(
         };
         let rf = RowFilter::new(filter, seg, v);
         let accept = |o: u32| rf.accepts(o);
-        // Over the candidates only. Large sets are scanned on the graph's LVQ codes (a
-        // quarter of the bytes, on huge pages), the best re-scored with the f32 rows.
-        let exact = || match graph.and_then(|g| g.codes.as_ref()) {
-            Some(codes) if rf.candidate_count() >= planner::CODE_SCAN_MIN_ROWS => {
-                flat::search_subset_reranked(
-                    &codes.scorer(query, metric),
-                    &DenseScorer {
-                        rows,
-                        dim,
-                        metric,
-                        query,
-                    },
-                    k,
-                    rerank_count(k),
-                    rf.eval.candidates(),
-                    accept,
-                )
-            }
+        let candidates = rf.candidate_count();
+        let codes = graph.and_then(|g| g.codes.as_ref());
+        let exact_scorer = DenseScorer {
+            rows,
+            dim,
+            metric,
+            query,
+        };
+        let scan = |on_codes: bool| match codes {
+            // Large sets on the graph's LVQ codes (a quarter of the bytes, on huge pages),
+            // the best re-scored with the f32 rows.
+            Some(codes) if on_codes => flat::search_subset_reranked(
+                &codes.scorer(query, metric),
+                &exact_scorer,
+                k,
+                rerank_count(k),
+                rf.eval.candidates(),
+                accept,
+            ),
             _ => flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept),
         };
-        match graph {
-            Some(index)
-                if !planner::exact_is_cheaper(
-                    rf.candidate_count(),
-                    v.rows() as u64,
-                    scan_fraction,
-                ) =>
-            {
+        let strategy = Strategy::choose(
+            graph.is_some(),
+            codes.is_some(),
+            candidates,
+            v.rows() as u64,
+            scan_fraction,
+        );
+        match (strategy, graph) {
+            (Strategy::Graph, Some(index)) => {
                 let (hits, stats) = graph_search(index, &accept);
                 if hits.len() >= k {
                     return (hits, stats);
                 }
                 // Fewer accepted nodes reachable than asked for: finish exactly, so the
                 // result holds min(k, matching points).
-                let (hits, mut more) = exact();
+                let (hits, mut more) = scan(candidates >= planner::CODE_SCAN_MIN_ROWS);
                 more.add(stats);
                 (hits, more)
             }
-            _ => exact(),
+            (Strategy::ScanCodes { .. }, _) => scan(true),
+            _ => scan(false),
         }
     })
 }
