@@ -3,27 +3,12 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+mod common;
+use common::Rng;
 use quiver_engine::*;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn f32(&mut self) -> f32 {
-        (self.next() % 20_001) as f32 / 10_000.0 - 1.0
-    }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.f32()).collect()
-    }
-}
 
 fn open(dir: &Path) -> Database {
     Database::open(dir, DatabaseOptions::default()).unwrap()

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+use common::{Rng, scroll_all};
 use quiver_engine::*;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -36,17 +38,6 @@ fn point(id: u64, round: u64) -> Point {
     p.payload.insert("group".into(), json!(id % 4));
     p.payload.insert("round".into(), json!(round));
     p
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 /// Checks one result list: no id twice, and every stable id of `want_group` (None: all) in it.
@@ -215,17 +206,7 @@ fn writers_readers_and_maintenance_keep_every_invariant() {
                                     }
                                 }
                                 _ => {
-                                    let mut ids = Vec::new();
-                                    let mut from = None;
-                                    loop {
-                                        let page = c.scroll(from, 97, With::default()).unwrap();
-                                        ids.extend(page.points.iter().map(|p| p.id));
-                                        match page.next {
-                                            Some(n) => from = Some(n),
-                                            None => break,
-                                        }
-                                    }
-                                    report(check("scroll", ids, None));
+                                    report(check("scroll", scroll_all(c, 97), None));
                                 }
                             }
                             reads.fetch_add(1, Ordering::Relaxed);
@@ -285,19 +266,7 @@ fn writers_readers_and_maintenance_keep_every_invariant() {
         "seals happened: {:?}",
         info.segments
     );
-    let live: Vec<PointId> = {
-        let mut ids = Vec::new();
-        let mut from = None;
-        loop {
-            let page = c.scroll(from, 1000, With::default()).unwrap();
-            ids.extend(page.points.iter().map(|p| p.id));
-            match page.next {
-                Some(n) => from = Some(n),
-                None => break,
-            }
-        }
-        ids
-    };
+    let live = scroll_all(&c, 1000);
     assert_eq!(live.len() as u64, c.count());
     drop(c);
     drop(db);

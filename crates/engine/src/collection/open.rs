@@ -51,6 +51,15 @@ impl Collection {
         let mut published = HashMap::new();
         for entry in &manifest.segments {
             let seg_dir = segments_dir.join(entry.id.to_string());
+            if entry.rows > u64::from(u32::MAX) {
+                return Err(Error::Corrupt {
+                    path: manifest_path.clone(),
+                    message: format!(
+                        "segment {} has {} rows; rows are addressed by u32 offsets",
+                        entry.id, entry.rows
+                    ),
+                });
+            }
             let files = segfiles::open_segment(&seg_dir, entry.rows, &dims)?;
             let deleted = if entry.deleted_gen == 0 {
                 vec![0; files.rows.div_ceil(64)]
