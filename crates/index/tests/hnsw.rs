@@ -149,6 +149,7 @@ fn a_graph_built_on_lvq_codes_keeps_recall() {
         reachable >= 9_998,
         "only {reachable} of 10000 nodes reachable"
     );
+    assert_eq!(hnsw::decode(&hnsw::encode(&graph)).unwrap(), graph);
 }
 
 #[test]
