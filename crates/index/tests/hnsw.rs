@@ -153,6 +153,49 @@ fn a_graph_built_on_lvq_codes_keeps_recall() {
 }
 
 #[test]
+fn a_build_runs_on_the_current_rayon_pool_and_no_wider() {
+    let dim = 8;
+    let rows = data(3_000, dim, 11);
+    let params = BuildParams {
+        m: 8,
+        ef_construction: 32,
+        seed: 3,
+        threads: 8,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|i| format!("the-pool-{i}"))
+        .build()
+        .unwrap();
+    let callers = std::sync::Mutex::new(Vec::new());
+    let g = pool.install(|| {
+        hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {
+            let name = std::thread::current().name().map(str::to_owned);
+            callers.lock().unwrap().push(name);
+        })
+    });
+    // Progress is reported from the workers, every 1000 insertions.
+    let callers = callers.into_inner().unwrap();
+    assert_eq!(callers, vec![Some("the-pool-0".to_owned()); 3]);
+    // One thread in the pool, so one worker despite `threads: 8`: the serial build.
+    let serial = hnsw::build(
+        &rows,
+        dim,
+        Metric::Dot,
+        BuildParams {
+            threads: 1,
+            ..params
+        },
+        None,
+        &|_| {},
+    );
+    assert!(
+        g == serial,
+        "a one-thread pool built what one worker does not"
+    );
+}
+
+#[test]
 fn tiny_graphs() {
     for n in [0usize, 1, 2, 5] {
         let rows = data(n, 4, 3);

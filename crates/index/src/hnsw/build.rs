@@ -2,9 +2,15 @@
 //!
 //! Levels are drawn up front from a seeded hash of each node's offset (level = ⌊−ln U · mL⌋,
 //! mL = 1/ln M), so they do not depend on threads or order. Nodes are inserted in the given
-//! order by worker threads taking the next index from a shared counter (as hnswlib does), so
-//! the order is kept up to the few nodes in flight at once. With more than one thread the
-//! graph is not deterministic: which concurrent insertion sees which link depends on timing.
+//! order by workers taking the next index from a shared counter (as hnswlib does), so the
+//! order is kept up to the few nodes in flight at once. With more than one worker the graph
+//! is not deterministic: which concurrent insertion sees which link depends on timing.
+//!
+//! The workers are jobs on the current rayon pool (at most [`BuildParams::threads`] of them,
+//! and no more than the pool has threads), so the caller bounds a build by the pool it runs
+//! it in. They block on mutexes (each node's, and `grow`); that cannot deadlock the pool
+//! because no code holding one of these locks calls into rayon, where the waiting thread
+//! could pick up another insertion that needs a lock its own suspended job holds.
 //!
 //! During the build, link lists are `AtomicU32` slots: a node's list is changed only under
 //! that node's mutex, and readers (other insertions searching the graph) read slots without
@@ -28,7 +34,8 @@ pub struct BuildParams {
     pub ef_construction: usize,
     /// Seed of the level draw.
     pub seed: u64,
-    /// Worker threads (≥ 1).
+    /// The most workers (≥ 1; 0 counts as 1). They run on the current rayon pool, so a
+    /// build uses no more than that pool's threads either.
     pub threads: usize,
 }
 
@@ -438,9 +445,10 @@ pub fn build_with_codes(
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let step = (n / 100).max(1000);
-    std::thread::scope(|scope| {
-        for _ in 0..params.threads.max(1) {
-            scope.spawn(|| {
+    let workers = params.threads.max(1).min(rayon::current_num_threads());
+    rayon::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| {
                 let mut s = Scratch {
                     visited: VisitedSet::new(n),
                     candidates: Candidates::new(),
