@@ -16,11 +16,12 @@
 //! that node's mutex, and readers (other insertions searching the graph) read slots without
 //! the lock — they may see a list mid-update, but every slot always holds a valid node id.
 
+use super::format::MAX_M0;
 use super::heap::{Candidates, Results, Scored};
 use super::{DenseScorer, HnswGraph, Scorer, VisitedSet};
-use crate::Metric;
 use crate::huge::HugeArray;
 use crate::lvq::Lvq8;
+use crate::{Error, Metric};
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
@@ -28,7 +29,8 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 /// Build settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildParams {
-    /// Links per node on levels ≥ 1; level 0 keeps up to `2 · m`.
+    /// Links per node on levels ≥ 1; level 0 keeps up to `2 · m`. Clamped to `2..=2048`,
+    /// the range [`decode`](super::decode) accepts.
     pub m: usize,
     /// Beam width while inserting.
     pub ef_construction: usize,
@@ -147,6 +149,7 @@ impl Builder<'_> {
         for (slot, &l) in slots[1..].iter().zip(links) {
             slot.store(l, Ordering::Relaxed);
         }
+        // At most `m0` ≤ `MAX_M0` links: the count fits.
         slots[0].store(links.len() as u32, Ordering::Release);
     }
 
@@ -379,6 +382,11 @@ impl Builder<'_> {
 
 /// Builds a graph over `rows` (row-major, `dim` columns), inserting nodes in `order` (every
 /// row exactly once; `None` = offset order). `progress(done)` is called from time to time.
+///
+/// Refuses more than [`MAX_ROWS`](crate::MAX_ROWS) rows ([`Error::TooManyRows`]) and, near
+/// that many, a graph whose upper levels outgrow the format ([`Error::TooManyLinkBlocks`]);
+/// both before any work. A graph it returns always passes [`decode`](super::decode) once
+/// encoded.
 pub fn build(
     rows: &[f32],
     dim: usize,
@@ -386,7 +394,7 @@ pub fn build(
     params: BuildParams,
     order: Option<&[u32]>,
     progress: &(dyn Fn(usize) + Sync),
-) -> HnswGraph {
+) -> Result<HnswGraph, Error> {
     build_with_codes(rows, dim, metric, params, order, None, progress)
 }
 
@@ -401,18 +409,28 @@ pub fn build_with_codes(
     order: Option<&[u32]>,
     codes: Option<&Lvq8>,
     progress: &(dyn Fn(usize) + Sync),
-) -> HnswGraph {
-    let n = rows.len().checked_div(dim).unwrap_or(0);
-    let m = params.m.max(2);
+) -> Result<HnswGraph, Error> {
+    let rows_u32 = crate::row_count(rows.len(), dim)?;
+    let n = rows_u32 as usize;
+    let m = params.m.clamp(2, MAX_M0 / 2);
     let m0 = 2 * m;
     let ml = 1.0 / (m as f64).ln();
-    let levels: Vec<u8> = (0..n as u32)
+    let levels: Vec<u8> = (0..rows_u32)
         .map(|i| draw_level(params.seed, i, ml))
         .collect();
+    let blocks: usize = levels.iter().map(|&l| usize::from(l)).sum();
+    let max_blocks = u32::MAX as usize;
+    if blocks > max_blocks {
+        return Err(Error::TooManyLinkBlocks {
+            blocks,
+            max: max_blocks,
+        });
+    }
     let mut upper_start = Vec::with_capacity(n + 1);
     let mut total = 0u32;
     for &l in &levels {
         upper_start.push(total);
+        // Cannot overflow: the sum of all levels, `blocks`, fits.
         total += u32::from(l);
     }
     upper_start.push(total);
@@ -438,7 +456,7 @@ pub fn build_with_codes(
     let order = match order {
         Some(o) => o,
         None => {
-            identity = (0..n as u32).collect();
+            identity = (0..rows_u32).collect();
             &identity
         }
     };
@@ -482,7 +500,7 @@ pub fn build_with_codes(
         "HNSW build: entry point {entry:?} on level {entry_level:?} (max level {max_level}) \
          but a node reaches level {highest:?}: a bug in the insertion protocol"
     );
-    HnswGraph {
+    Ok(HnswGraph {
         m,
         m0,
         entry,
@@ -501,7 +519,7 @@ pub fn build_with_codes(
             .collect(),
         upper_start: builder.upper_start,
         levels: builder.levels,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -577,12 +595,13 @@ mod tests {
             };
             let order = adversarial_order(n, params);
             let order = (seed % 2 == 1).then_some(&order[..]);
-            let codes = (seed % 4 == 2).then(|| Lvq8::encode(&rows, dim));
+            let codes = (seed % 4 == 2).then(|| Lvq8::encode(&rows, dim).expect("few rows"));
             // The builder asserts the invariant itself: count its panics as failures too.
             let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 pool.install(|| {
                     let codes = codes.as_ref();
                     build_with_codes(&rows, dim, Metric::L2, params, order, codes, &|_| {})
+                        .expect("few rows")
                 })
             }));
             let why = match built {
