@@ -215,6 +215,43 @@ fn m_is_clamped_to_what_decode_accepts() {
 }
 
 #[test]
+fn a_search_from_inside_a_search_on_the_same_thread() {
+    let dim = 8;
+    let rows = data(1_000, dim, 17);
+    let params = BuildParams {
+        m: 8,
+        ef_construction: 32,
+        seed: 5,
+        threads: 2,
+    };
+    let g = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {}).unwrap();
+    let scorer = |query| DenseScorer {
+        rows: &rows,
+        dim,
+        metric: Metric::Dot,
+        query,
+    };
+    let (outer_q, inner_q) = (&rows[..dim], &rows[5 * dim..6 * dim]);
+    let even = |o: u32| o.is_multiple_of(2);
+    let (want_outer, _) = g.search(&scorer(outer_q), 10, 32, even);
+    let (want_inner, _) = g.search(&scorer(inner_q), 5, 16, |_| true);
+    // Regression: the inner search borrowed the thread's scratch a second time and panicked.
+    let inner = std::cell::RefCell::new(Vec::new());
+    let (got_outer, _) = g.search(&scorer(outer_q), 10, 32, |o| {
+        inner
+            .borrow_mut()
+            .push(g.search(&scorer(inner_q), 5, 16, |_| true).0);
+        even(o)
+    });
+    assert_eq!(got_outer, want_outer);
+    let inner = inner.into_inner();
+    assert!(!inner.is_empty());
+    assert!(inner.iter().all(|hits| *hits == want_inner));
+    // The thread's scratch still serves ordinary searches afterwards.
+    assert_eq!(g.search(&scorer(outer_q), 10, 32, even).0, want_outer);
+}
+
+#[test]
 fn tiny_graphs() {
     for n in [0usize, 1, 2, 5] {
         let rows = data(n, 4, 3);
