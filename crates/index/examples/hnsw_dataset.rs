@@ -41,7 +41,7 @@ fn main() {
             let t = Instant::now();
             // HNSW_BUILD_CODES=1: insertions search on LVQ-8 codes (encoding time included).
             let codes = std::env::var_os("HNSW_BUILD_CODES")
-                .map(|_| quiver_index::lvq::Lvq8::encode(&base, dim));
+                .map(|_| quiver_index::lvq::Lvq8::encode(&base, dim).unwrap());
             let g = hnsw::build_with_codes(
                 &base,
                 dim,
@@ -50,7 +50,8 @@ fn main() {
                 Some(&order),
                 codes.as_ref(),
                 &|d| eprint!("\rbuilt {d}/{n}"),
-            );
+            )
+            .unwrap();
             let secs = t.elapsed().as_secs_f64();
             eprintln!(
                 "\nbuild {secs:.1}s ({} threads, on {})",
@@ -72,7 +73,7 @@ fn main() {
     let rerank: Option<usize> = std::env::var("HNSW_LVQ").ok().map(|s| s.parse().unwrap());
     let lvq = rerank.map(|_| {
         let t = Instant::now();
-        let l = quiver_index::lvq::Lvq8::encode(&base, dim);
+        let l = quiver_index::lvq::Lvq8::encode(&base, dim).unwrap();
         eprintln!("LVQ-8 encoded in {:.2}s", t.elapsed().as_secs_f64());
         l
     });

@@ -4,9 +4,12 @@
 //! blocks of queries against tiles of rows with an sgemm micro-kernel, so that each row is
 //! loaded from memory once per block instead of once per query (the way FAISS's
 //! `IndexFlat` uses BLAS). Blocks run in parallel on the current rayon pool.
+//!
+//! Offsets are `u32`: a scan looks at the first [`MAX_ROWS`] rows only (an index never
+//! holds more), so no offset wraps.
 
 use crate::hnsw::Scorer;
-use crate::{Hit, Metric, SearchStats};
+use crate::{Hit, MAX_ROWS, Metric, SearchStats};
 use quiver_kernels::TopK;
 use rayon::prelude::*;
 
@@ -22,6 +25,7 @@ fn into_hits(top: TopK) -> Vec<Hit> {
         .into_iter()
         .map(|(score, offset)| Hit {
             score,
+            // Pushed from `u32` offsets.
             offset: offset as u32,
         })
         .collect()
@@ -47,8 +51,8 @@ pub fn search(
     // Scores are finite (the engine rejects non-finite vectors), so the threshold, −∞ until
     // `k` rows are held, admits every row until then.
     let mut threshold = top.threshold();
-    for (offset, row) in rows.chunks_exact(dim).enumerate() {
-        let offset = offset as u32;
+    // `0..u32::MAX`: the first `MAX_ROWS` rows.
+    for (offset, row) in (0..u32::MAX).zip(rows.chunks_exact(dim)) {
         if !accept(offset) {
             continue;
         }
@@ -163,7 +167,7 @@ pub fn search_batch(
         return (Vec::new(), SearchStats::default());
     }
     assert_eq!(queries.len() % dim, 0, "queries are whole rows");
-    let n = rows.len() / dim;
+    let n = (rows.len() / dim).min(MAX_ROWS);
     let per_block: Vec<(Vec<Vec<Hit>>, SearchStats)> = queries
         .par_chunks(QUERY_BLOCK * dim)
         .map(|block| search_block(rows, n, dim, metric, block, k, accept))
@@ -261,6 +265,7 @@ fn search_block(
                 *norm = quiver_kernels::norm_squared(row);
             }
         }
+        // Below `n` ≤ `MAX_ROWS`: the offsets fit.
         let accepted: Vec<bool> = (0..tile_rows).map(|j| accept((start + j) as u32)).collect();
         let live = accepted.iter().filter(|&&a| a).count() as u64;
         stats.distance_computations += live * nq as u64;
@@ -380,7 +385,7 @@ mod tests {
                 let got_rr: Vec<u32> = rr.iter().map(|h| h.offset).collect();
                 prop_assert_eq!(&got_rr, &want_sub, "re-ranked subset query {}", qi);
                 if n > 0 {
-                    let lvq = crate::lvq::Lvq8::encode(&rows, dim);
+                    let lvq = crate::lvq::Lvq8::encode(&rows, dim).unwrap();
                     let (rr, _) = search_subset_reranked(&lvq.scorer(q, metric), &exact, k, n, subset(), accept);
                     let got_rr: Vec<u32> = rr.iter().map(|h| h.offset).collect();
                     prop_assert_eq!(&got_rr, &want_sub, "LVQ re-ranked subset query {}", qi);

@@ -13,6 +13,35 @@ mod metric;
 
 pub use metric::Metric;
 
+/// The most rows an index holds: rows are addressed by `u32` offsets, and `u32::MAX` itself
+/// stays free (the HNSW format writes it for "no entry point").
+pub const MAX_ROWS: usize = u32::MAX as usize;
+
+/// Why an index cannot be built over the given rows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// More rows than [`MAX_ROWS`].
+    #[error("{rows} rows are more than the {max} an index addresses with u32 offsets")]
+    TooManyRows { rows: usize, max: usize },
+    /// An HNSW graph whose upper-level link blocks outnumber the `u32` block offsets of its
+    /// format (only near [`MAX_ROWS`] rows with a small `m`).
+    #[error(
+        "the graph needs {blocks} upper-level link blocks, more than the {max} its format addresses"
+    )]
+    TooManyLinkBlocks { blocks: usize, max: usize },
+}
+
+/// The number of `dim`-wide rows in `len` floats (0 when `dim` is 0), if an index can
+/// address them all.
+pub(crate) fn row_count(len: usize, dim: usize) -> Result<u32, Error> {
+    let rows = len.checked_div(dim).unwrap_or(0);
+    u32::try_from(rows).map_err(|_| Error::TooManyRows {
+        rows,
+        max: MAX_ROWS,
+    })
+}
+
 /// One result of a search inside a segment.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -39,4 +68,23 @@ impl SearchStats {
 pub fn best_first(a: f32, b: f32) -> std::cmp::Ordering {
     // Adding +0.0 turns −0.0 into +0.0 and changes nothing else.
     (b + 0.0).total_cmp(&(a + 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_counts_past_u32_offsets_are_refused() {
+        assert_eq!(row_count(7, 0), Ok(0));
+        assert_eq!(row_count(7, 3), Ok(2));
+        assert_eq!(row_count(MAX_ROWS * 3 + 2, 3), Ok(u32::MAX));
+        assert_eq!(
+            row_count((MAX_ROWS + 1) * 3, 3),
+            Err(Error::TooManyRows {
+                rows: MAX_ROWS + 1,
+                max: MAX_ROWS
+            })
+        );
+    }
 }

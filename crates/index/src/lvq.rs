@@ -27,9 +27,9 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use crate::Metric;
 use crate::hnsw::Scorer;
 use crate::huge::HugeArray;
+use crate::{Error, Metric};
 use rayon::prelude::*;
 
 /// Rows encoded in parallel per task.
@@ -56,12 +56,14 @@ pub struct Lvq8 {
 
 impl Lvq8 {
     /// Encodes `rows` (row-major, `dim` wide). `dim` must be positive and divide the length.
-    pub fn encode(rows: &[f32], dim: usize) -> Lvq8 {
+    /// Refuses more than [`MAX_ROWS`](crate::MAX_ROWS) rows ([`Error::TooManyRows`]), which
+    /// `u32` offsets could not score and [`Lvq8::to_bytes`] could not count.
+    pub fn encode(rows: &[f32], dim: usize) -> Result<Lvq8, Error> {
         assert!(
             dim > 0 && rows.len().is_multiple_of(dim),
             "rows are not a multiple of dim"
         );
-        let n = rows.len() / dim;
+        let n = crate::row_count(rows.len(), dim)? as usize;
         let mean = column_mean(rows, dim, n);
         let mut lvq = Lvq8::zeroed(dim, mean, n);
         let Lvq8 {
@@ -84,7 +86,7 @@ impl Lvq8 {
                     *p = encode_row(x, mean, c);
                 }
             });
-        lvq
+        Ok(lvq)
     }
 
     /// An all-zero encoding of `n` rows.
@@ -163,6 +165,8 @@ impl Lvq8 {
     pub fn to_bytes(&self) -> Vec<u8> {
         let n = self.len();
         let mut out = Vec::with_capacity(64 + n * self.dim + 4 * self.dim + 12 * n + 4);
+        // `n` ≤ `MAX_ROWS` (see `encode`; `from_bytes` reads it as `u32`); a `dim` past
+        // `u32::MAX` would need a 16 GiB row.
         out.extend_from_slice(&(self.dim as u32).to_le_bytes());
         out.extend_from_slice(&(n as u32).to_le_bytes());
         out.resize(64, 0);
@@ -338,7 +342,7 @@ mod tests {
             (dim, rows) in rows_strategy(),
             seed in any::<u64>(),
         ) {
-            let lvq = Lvq8::encode(&rows, dim);
+            let lvq = Lvq8::encode(&rows, dim).unwrap();
             let n = rows.len() / dim;
             prop_assert_eq!(lvq.len(), n);
             let query: Vec<f32> = (0..dim)
@@ -361,7 +365,7 @@ mod tests {
 
         #[test]
         fn bytes_round_trip((dim, rows) in rows_strategy()) {
-            let lvq = Lvq8::encode(&rows, dim);
+            let lvq = Lvq8::encode(&rows, dim).unwrap();
             prop_assert_eq!(Lvq8::from_bytes(&lvq.to_bytes()), Ok(lvq));
         }
 
@@ -371,7 +375,7 @@ mod tests {
             cut in any::<prop::sample::Index>(),
             flip in any::<prop::sample::Index>(),
         ) {
-            let mut bytes = Lvq8::encode(&rows, dim).to_bytes();
+            let mut bytes = Lvq8::encode(&rows, dim).unwrap().to_bytes();
             let i = flip.index(bytes.len());
             bytes[i] ^= 0xA5;
             if let Ok(lvq) = Lvq8::from_bytes(&bytes) {
@@ -388,7 +392,7 @@ mod tests {
     #[test]
     fn codes_are_64_byte_aligned() {
         let rows = vec![0.25f32; 384 * 10];
-        let lvq = Lvq8::encode(&rows, 384);
+        let lvq = Lvq8::encode(&rows, 384).unwrap();
         assert_eq!(lvq.codes(0).as_ptr().align_offset(64), 0);
         let back = Lvq8::from_bytes(&lvq.to_bytes()).unwrap();
         assert_eq!(back.codes(3).as_ptr().align_offset(64), 0);

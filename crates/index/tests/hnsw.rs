@@ -96,7 +96,7 @@ fn recall_on_10k_and_deleted_points_never_returned() {
         seed: 1,
         threads: 4,
     };
-    let graph = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {});
+    let graph = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {}).unwrap();
     let r = recall(&graph, &rows, &queries, dim, 16, &|_| true);
     eprintln!("recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
@@ -112,7 +112,7 @@ fn recall_on_10k_and_deleted_points_never_returned() {
     eprintln!("recall@10 with a third deleted: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} with deletions");
     // Traversal on LVQ-8 codes with re-scoring: the same thresholds.
-    let codes = Lvq8::encode(&rows, dim);
+    let codes = Lvq8::encode(&rows, dim).unwrap();
     let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
     eprintln!("LVQ-8 recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "LVQ-8 recall@10 {r} < 0.95 at ef = 16");
@@ -138,9 +138,10 @@ fn a_graph_built_on_lvq_codes_keeps_recall() {
         seed: 1,
         threads: 4,
     };
-    let codes = Lvq8::encode(&rows, dim);
+    let codes = Lvq8::encode(&rows, dim).unwrap();
     let graph =
-        hnsw::build_with_codes(&rows, dim, Metric::Dot, params, None, Some(&codes), &|_| {});
+        hnsw::build_with_codes(&rows, dim, Metric::Dot, params, None, Some(&codes), &|_| {})
+            .unwrap();
     let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
     eprintln!("built on codes: LVQ-8 recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
@@ -149,6 +150,105 @@ fn a_graph_built_on_lvq_codes_keeps_recall() {
         reachable >= 9_998,
         "only {reachable} of 10000 nodes reachable"
     );
+    assert_eq!(hnsw::decode(&hnsw::encode(&graph)).unwrap(), graph);
+}
+
+#[test]
+fn a_build_runs_on_the_current_rayon_pool_and_no_wider() {
+    let dim = 8;
+    let rows = data(3_000, dim, 11);
+    let params = BuildParams {
+        m: 8,
+        ef_construction: 32,
+        seed: 3,
+        threads: 8,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|i| format!("the-pool-{i}"))
+        .build()
+        .unwrap();
+    let callers = std::sync::Mutex::new(Vec::new());
+    let g = pool.install(|| {
+        hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {
+            let name = std::thread::current().name().map(str::to_owned);
+            callers.lock().unwrap().push(name);
+        })
+        .unwrap()
+    });
+    // Progress is reported from the workers, every 1000 insertions.
+    let callers = callers.into_inner().unwrap();
+    assert_eq!(callers, vec![Some("the-pool-0".to_owned()); 3]);
+    // One thread in the pool, so one worker despite `threads: 8`: the serial build.
+    let serial = hnsw::build(
+        &rows,
+        dim,
+        Metric::Dot,
+        BuildParams {
+            threads: 1,
+            ..params
+        },
+        None,
+        &|_| {},
+    )
+    .unwrap();
+    assert!(
+        g == serial,
+        "a one-thread pool built what one worker does not"
+    );
+}
+
+#[test]
+fn m_is_clamped_to_what_decode_accepts() {
+    let rows = data(60, 4, 13);
+    for (m, want) in [(0, 2), (2048, 2048), (5000, 2048)] {
+        let params = BuildParams {
+            m,
+            ef_construction: 8,
+            seed: 1,
+            threads: 2,
+        };
+        let g = hnsw::build(&rows, 4, Metric::Dot, params, None, &|_| {}).unwrap();
+        assert_eq!(g.m(), want, "m = {m}");
+        assert_eq!(hnsw::decode(&hnsw::encode(&g)).unwrap(), g, "m = {m}");
+    }
+}
+
+#[test]
+fn a_search_from_inside_a_search_on_the_same_thread() {
+    let dim = 8;
+    let rows = data(1_000, dim, 17);
+    let params = BuildParams {
+        m: 8,
+        ef_construction: 32,
+        seed: 5,
+        threads: 2,
+    };
+    let g = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {}).unwrap();
+    let scorer = |query| DenseScorer {
+        rows: &rows,
+        dim,
+        metric: Metric::Dot,
+        query,
+    };
+    let (outer_q, inner_q) = (&rows[..dim], &rows[5 * dim..6 * dim]);
+    let even = |o: u32| o.is_multiple_of(2);
+    let (want_outer, _) = g.search(&scorer(outer_q), 10, 32, even);
+    let (want_inner, _) = g.search(&scorer(inner_q), 5, 16, |_| true);
+    // Regression: the inner search borrowed the thread's scratch a second time and panicked.
+    let inner = std::cell::RefCell::new(Vec::new());
+    let (got_outer, _) = g.search(&scorer(outer_q), 10, 32, |o| {
+        inner
+            .borrow_mut()
+            .push(g.search(&scorer(inner_q), 5, 16, |_| true).0);
+        even(o)
+    });
+    assert_eq!(got_outer, want_outer);
+    let inner = inner.into_inner();
+    assert!(!inner.is_empty());
+    assert!(inner.iter().all(|hits| *hits == want_inner));
+    // The thread's scratch still serves ordinary searches afterwards.
+    assert_eq!(g.search(&scorer(outer_q), 10, 32, even).0, want_outer);
 }
 
 #[test]
@@ -165,7 +265,8 @@ fn tiny_graphs() {
             },
             None,
             &|_| {},
-        );
+        )
+        .unwrap();
         let q = [0.1f32, 0.2, 0.3, 0.4];
         let (hits, _) = g.search(
             &DenseScorer {
@@ -193,7 +294,7 @@ proptest! {
     #[test]
     fn decoding_damaged_graphs_never_panics(flip in 0usize..4000, value in any::<u8>()) {
         let rows = data(100, 4, 5);
-        let g = hnsw::build(&rows, 4, Metric::Dot, BuildParams { m: 4, ef_construction: 20, seed: 2, threads: 1 }, None, &|_| {});
+        let g = hnsw::build(&rows, 4, Metric::Dot, BuildParams { m: 4, ef_construction: 20, seed: 2, threads: 1 }, None, &|_| {}).unwrap();
         let mut bytes = hnsw::encode(&g);
         let i = flip % bytes.len();
         bytes[i] = value;

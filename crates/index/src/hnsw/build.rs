@@ -2,33 +2,42 @@
 //!
 //! Levels are drawn up front from a seeded hash of each node's offset (level = ⌊−ln U · mL⌋,
 //! mL = 1/ln M), so they do not depend on threads or order. Nodes are inserted in the given
-//! order by worker threads taking the next index from a shared counter (as hnswlib does), so
-//! the order is kept up to the few nodes in flight at once. With more than one thread the
-//! graph is not deterministic: which concurrent insertion sees which link depends on timing.
+//! order by workers taking the next index from a shared counter (as hnswlib does), so the
+//! order is kept up to the few nodes in flight at once. With more than one worker the graph
+//! is not deterministic: which concurrent insertion sees which link depends on timing.
+//!
+//! The workers are jobs on the current rayon pool (at most [`BuildParams::threads`] of them,
+//! and no more than the pool has threads), so the caller bounds a build by the pool it runs
+//! it in. They block on mutexes (each node's, and `grow`); that cannot deadlock the pool
+//! because no code holding one of these locks calls into rayon, where the waiting thread
+//! could pick up another insertion that needs a lock its own suspended job holds.
 //!
 //! During the build, link lists are `AtomicU32` slots: a node's list is changed only under
 //! that node's mutex, and readers (other insertions searching the graph) read slots without
 //! the lock — they may see a list mid-update, but every slot always holds a valid node id.
 
+use super::format::MAX_M0;
 use super::heap::{Candidates, Results, Scored};
 use super::{DenseScorer, HnswGraph, Scorer, VisitedSet};
-use crate::Metric;
 use crate::huge::HugeArray;
 use crate::lvq::Lvq8;
+use crate::{Error, Metric};
 use std::cmp::Reverse;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 /// Build settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildParams {
-    /// Links per node on levels ≥ 1; level 0 keeps up to `2 · m`.
+    /// Links per node on levels ≥ 1; level 0 keeps up to `2 · m`. Clamped to `2..=2048`,
+    /// the range [`decode`](super::decode) accepts.
     pub m: usize,
     /// Beam width while inserting.
     pub ef_construction: usize,
     /// Seed of the level draw.
     pub seed: u64,
-    /// Worker threads (≥ 1).
+    /// The most workers (≥ 1; 0 counts as 1). They run on the current rayon pool, so a
+    /// build uses no more than that pool's threads either.
     pub threads: usize,
 }
 
@@ -57,6 +66,14 @@ fn draw_level(seed: u64, node: u32, ml: f64) -> u8 {
     ((-u.ln() * ml).floor() as usize).min(31) as u8
 }
 
+/// In unit tests, gives up the CPU between reading and updating the entry point, so that the
+/// stress test meets the interleavings of a loaded machine; nothing outside tests.
+#[inline]
+fn stall() {
+    #[cfg(test)]
+    std::thread::yield_now();
+}
+
 struct Builder<'a> {
     rows: &'a [f32],
     /// When set, insertions search the graph on these codes (see [`build_with_codes`]).
@@ -73,8 +90,17 @@ struct Builder<'a> {
     locks: Vec<Mutex<()>>,
     /// (entry node, max level); `None` until the first insertion.
     entry: RwLock<Option<(u32, usize)>>,
-    /// Held by an insertion that will raise the max level, for its whole duration.
+    /// Held by an insertion that will raise the max level, for its whole duration (see
+    /// [`Builder::enter`]).
     grow: Mutex<()>,
+}
+
+/// Where an insertion starts: the entry point and max level it read, and `grow` if the
+/// insertion is above that level and will raise it.
+struct Entry<'a> {
+    node: u32,
+    max_level: usize,
+    grow: Option<MutexGuard<'a, ()>>,
 }
 
 struct Scratch {
@@ -123,6 +149,7 @@ impl Builder<'_> {
         for (slot, &l) in slots[1..].iter().zip(links) {
             slot.store(l, Ordering::Relaxed);
         }
+        // At most `m0` ≤ `MAX_M0` links: the count fits.
         slots[0].store(links.len() as u32, Ordering::Release);
     }
 
@@ -207,32 +234,62 @@ impl Builder<'_> {
         }
     }
 
+    /// Where the insertion of `q` (on `level`) starts, or `None` when `q` is the first node:
+    /// then it became the entry point, with no one to link to.
+    ///
+    /// The max level only rises, and only under `grow`: an insertion above the max level it
+    /// read takes `grow`, re-reads the entry point (a previous holder may have raised it),
+    /// and keeps `grow` until it has published itself if it is still above. Whichever way
+    /// the entry point was read (including by a worker that read none and then found one),
+    /// this is the one path that raises it, so raises are serialised and each starts from
+    /// the current max level.
+    fn enter(&self, q: u32, level: usize) -> Option<Entry<'_>> {
+        let read = *self.entry.read().unwrap_or_else(|e| e.into_inner());
+        stall();
+        let (node, max_level) = match read {
+            Some(e) => e,
+            None => {
+                let mut w = self.entry.write().unwrap_or_else(|e| e.into_inner());
+                match *w {
+                    Some(e) => e,
+                    None => {
+                        *w = Some((q, level));
+                        return None;
+                    }
+                }
+            }
+        };
+        if level <= max_level {
+            return Some(Entry {
+                node,
+                max_level,
+                grow: None,
+            });
+        }
+        let grow = self.grow.lock().unwrap_or_else(|e| e.into_inner());
+        // The entry point is never unset once set, so the re-read finds one.
+        let (node, max_level) = self
+            .entry
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or((node, max_level));
+        Some(Entry {
+            node,
+            max_level,
+            grow: (level > max_level).then_some(grow),
+        })
+    }
+
     /// Inserts `q`, finding its neighbours with `scorer` (which scores rows against `q`).
     fn insert_scored<S: Scorer>(&self, q: u32, scorer: &S, s: &mut Scratch) {
         let level = self.levels[q as usize] as usize;
-        let grow_guard;
-        let (entry, max_level) = {
-            let e = *self.entry.read().unwrap_or_else(|e| e.into_inner());
-            match e {
-                None => {
-                    let mut w = self.entry.write().unwrap_or_else(|e| e.into_inner());
-                    if w.is_none() {
-                        *w = Some((q, level));
-                        return;
-                    }
-                    w.unwrap_or((q, level))
-                }
-                Some((ep, ml)) if level > ml => {
-                    grow_guard = self.grow.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = &grow_guard;
-                    // Re-read: another insertion may have raised the level meanwhile.
-                    self.entry
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .unwrap_or((ep, ml))
-                }
-                Some(e) => e,
-            }
+        let Some(Entry {
+            node: entry,
+            max_level,
+            grow,
+        }) = self.enter(q, level)
+        else {
+            return;
         };
         let mut cur = Scored {
             score: scorer.score(entry),
@@ -310,14 +367,26 @@ impl Builder<'_> {
                 }
             }
         }
-        if level > max_level {
-            *self.entry.write().unwrap_or_else(|e| e.into_inner()) = Some((q, level));
+        stall();
+        if let Some(grow) = grow {
+            let mut w = self.entry.write().unwrap_or_else(|e| e.into_inner());
+            // Holding `grow` since the re-read, q is above every published level; checked
+            // anyway, so that the max level can never go down.
+            if w.is_none_or(|(_, max)| level > max) {
+                *w = Some((q, level));
+            }
+            drop(grow);
         }
     }
 }
 
 /// Builds a graph over `rows` (row-major, `dim` columns), inserting nodes in `order` (every
 /// row exactly once; `None` = offset order). `progress(done)` is called from time to time.
+///
+/// Refuses more than [`MAX_ROWS`](crate::MAX_ROWS) rows ([`Error::TooManyRows`]) and, near
+/// that many, a graph whose upper levels outgrow the format ([`Error::TooManyLinkBlocks`]);
+/// both before any work. A graph it returns always passes [`decode`](super::decode) once
+/// encoded.
 pub fn build(
     rows: &[f32],
     dim: usize,
@@ -325,7 +394,7 @@ pub fn build(
     params: BuildParams,
     order: Option<&[u32]>,
     progress: &(dyn Fn(usize) + Sync),
-) -> HnswGraph {
+) -> Result<HnswGraph, Error> {
     build_with_codes(rows, dim, metric, params, order, None, progress)
 }
 
@@ -340,18 +409,28 @@ pub fn build_with_codes(
     order: Option<&[u32]>,
     codes: Option<&Lvq8>,
     progress: &(dyn Fn(usize) + Sync),
-) -> HnswGraph {
-    let n = rows.len().checked_div(dim).unwrap_or(0);
-    let m = params.m.max(2);
+) -> Result<HnswGraph, Error> {
+    let rows_u32 = crate::row_count(rows.len(), dim)?;
+    let n = rows_u32 as usize;
+    let m = params.m.clamp(2, MAX_M0 / 2);
     let m0 = 2 * m;
     let ml = 1.0 / (m as f64).ln();
-    let levels: Vec<u8> = (0..n as u32)
+    let levels: Vec<u8> = (0..rows_u32)
         .map(|i| draw_level(params.seed, i, ml))
         .collect();
+    let blocks: usize = levels.iter().map(|&l| usize::from(l)).sum();
+    let max_blocks = u32::MAX as usize;
+    if blocks > max_blocks {
+        return Err(Error::TooManyLinkBlocks {
+            blocks,
+            max: max_blocks,
+        });
+    }
     let mut upper_start = Vec::with_capacity(n + 1);
     let mut total = 0u32;
     for &l in &levels {
         upper_start.push(total);
+        // Cannot overflow: the sum of all levels, `blocks`, fits.
         total += u32::from(l);
     }
     upper_start.push(total);
@@ -377,16 +456,17 @@ pub fn build_with_codes(
     let order = match order {
         Some(o) => o,
         None => {
-            identity = (0..n as u32).collect();
+            identity = (0..rows_u32).collect();
             &identity
         }
     };
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let step = (n / 100).max(1000);
-    std::thread::scope(|scope| {
-        for _ in 0..params.threads.max(1) {
-            scope.spawn(|| {
+    let workers = params.threads.max(1).min(rayon::current_num_threads());
+    rayon::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|_| {
                 let mut s = Scratch {
                     visited: VisitedSet::new(n),
                     candidates: Candidates::new(),
@@ -410,7 +490,17 @@ pub fn build_with_codes(
         Some((e, l)) => (Some(e), l),
         None => (None, 0),
     };
-    HnswGraph {
+    // What `decode` requires of every graph: the entry point on a highest node. The
+    // insertion protocol guarantees it (see `Builder::enter`); a graph that broke it would
+    // be written to disk and then refused when the database opens, so stop here instead.
+    let highest = builder.levels.iter().copied().max().map(usize::from);
+    let entry_level = entry.map(|e| usize::from(builder.levels[e as usize]));
+    assert!(
+        highest == entry_level && entry_level.is_none_or(|l| l == max_level),
+        "HNSW build: entry point {entry:?} on level {entry_level:?} (max level {max_level}) \
+         but a node reaches level {highest:?}: a bug in the insertion protocol"
+    );
+    Ok(HnswGraph {
         m,
         m0,
         entry,
@@ -429,5 +519,108 @@ pub fn build_with_codes(
             .collect(),
         upper_start: builder.upper_start,
         levels: builder.levels,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hnsw::{decode, encode};
+
+    /// Uniform rows in [−1, 1) from a xorshift generator.
+    fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed | 1;
+        (0..n * dim)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 11) as f64 / (1u64 << 52) as f64) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// An insertion order that makes the entry point change hands often while the first
+    /// insertions are in flight: a level-0 node first (the first entry point), then the
+    /// others by level, highest first (a stable sort: offset order within a level), so that
+    /// the workers that started on a lower level finish after the ones above them.
+    fn adversarial_order(n: usize, params: BuildParams) -> Vec<u32> {
+        let ml = 1.0 / (params.m.max(2) as f64).ln();
+        let level = |i: u32| draw_level(params.seed, i, ml);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        if let Some(low) = order.iter().position(|&i| level(i) == 0) {
+            order.swap(0, low);
+        }
+        order[1..].sort_by_key(|&i| Reverse(level(i)));
+        order
+    }
+
+    /// Why `g` breaks the level invariant that `decode` checks, if it does.
+    fn level_violation(g: &HnswGraph) -> Option<String> {
+        let top = g.levels.iter().copied().max().map(usize::from);
+        let entry_level = g.entry.map(|e| usize::from(g.levels[e as usize]));
+        (top != entry_level || entry_level.is_some_and(|l| l != g.max_level)).then(|| {
+            format!(
+                "entry {:?} at level {entry_level:?}, max_level {}, highest node level {top:?}",
+                g.entry, g.max_level
+            )
+        })
+    }
+
+    /// Many small graphs built by 16 workers on 2 cores, with small `m` so that levels are
+    /// many, every other one in [`adversarial_order`] and every fourth searching on LVQ-8
+    /// codes: each must keep the entry point on a
+    /// highest node and round-trip through `encode`/`decode`. Regression: a worker that read
+    /// no entry point and then found one raised the max level without `grow`, and the last
+    /// raise overwrote the entry point unconditionally, so a lower node could replace a
+    /// higher one and `decode` refused the graph (before the fix, 51 to 74 of these 200
+    /// builds failed).
+    #[test]
+    fn concurrent_builds_keep_the_entry_on_a_highest_node() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(16)
+            .build()
+            .expect("a pool of 16 threads");
+        let builds = 200;
+        let mut failures = Vec::new();
+        for seed in 0..builds {
+            let n = 200 + (seed as usize * 97) % 1800;
+            let dim = 8;
+            let rows = random_rows(n, dim, 0xB0 + seed);
+            let params = BuildParams {
+                m: 2 + seed as usize % 3,
+                ef_construction: 16,
+                seed,
+                threads: 16,
+            };
+            let order = adversarial_order(n, params);
+            let order = (seed % 2 == 1).then_some(&order[..]);
+            let codes = (seed % 4 == 2).then(|| Lvq8::encode(&rows, dim).expect("few rows"));
+            // The builder asserts the invariant itself: count its panics as failures too.
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    let codes = codes.as_ref();
+                    build_with_codes(&rows, dim, Metric::L2, params, order, codes, &|_| {})
+                        .expect("few rows")
+                })
+            }));
+            let why = match built {
+                Err(_) => Some("the build panicked".to_string()),
+                Ok(g) => level_violation(&g).or_else(|| match decode(&encode(&g)) {
+                    Ok(back) if back == g => None,
+                    Ok(_) => Some("the decoded graph differs".to_string()),
+                    Err(e) => Some(format!("decode refused the graph: {e}")),
+                }),
+            };
+            if let Some(why) = why {
+                failures.push(format!("seed {seed} (n = {n}): {why}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} of {builds} builds failed, the first:\n{}",
+            failures.len(),
+            failures[..failures.len().min(10)].join("\n")
+        );
     }
 }

@@ -14,6 +14,9 @@
 
 use super::HnswGraph;
 
+/// The widest level-0 list `decode` accepts (so `m` ≤ 2048 for the builder's `m0 = 2m`).
+pub(crate) const MAX_M0: usize = 4096;
+
 /// Why bytes are not a valid graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid HNSW graph at byte {offset}: {message}")]
@@ -34,6 +37,8 @@ pub fn encode(g: &HnswGraph) -> Vec<u8> {
     let mut out =
         Vec::with_capacity(24 + n + 4 * (g.links0.len() + g.upper_start.len() + g.upper.len()));
     let upper_blocks = g.upper.len() / (1 + g.m);
+    // Every graph comes from `build` (which refuses more than `MAX_ROWS` rows or `u32::MAX`
+    // upper blocks and clamps `m`) or from `decode` (which read them as `u32`): all fit.
     for v in [
         g.m,
         g.m0,
@@ -96,7 +101,7 @@ pub fn decode(bytes: &[u8]) -> Result<HnswGraph, FormatError> {
         max_level as usize,
         upper_blocks as usize,
     );
-    if m < 2 || m0 < m || m0 > 4096 {
+    if m < 2 || m0 < m || m0 > MAX_M0 {
         return Err(err(0, format!("m = {m}, m0 = {m0} out of range")));
     }
     let padded = n

@@ -94,7 +94,8 @@ pub struct HnswGraph {
     pub(crate) upper: Vec<u32>,
 }
 
-/// Per-thread buffers reused across searches: no allocation per query once warm.
+/// Buffers reused across searches: no allocation per query once warm ([`HnswGraph::search`]
+/// keeps one per thread).
 #[derive(Debug, Default)]
 pub struct SearchScratch {
     visited: VisitedSet,
@@ -181,6 +182,10 @@ impl HnswGraph {
 
     /// The `k` best accepted nodes, best first. Nodes `accept` rejects are still traversed
     /// (they keep the graph connected) but never returned. `ef` is raised to `k`.
+    ///
+    /// Uses this thread's [`SearchScratch`]; a search started while another holds it on the
+    /// same thread (from `accept` or `scorer`, or a rayon job run while one of them waits)
+    /// allocates its own instead.
     pub fn search<S: Scorer>(
         &self,
         scorer: &S,
@@ -188,9 +193,9 @@ impl HnswGraph {
         ef: usize,
         accept: impl Fn(u32) -> bool,
     ) -> (Vec<Hit>, SearchStats) {
-        SCRATCH.with(|s| {
-            let mut s = s.borrow_mut();
-            self.search_with(scorer, k, ef, accept, &mut s)
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut s) => self.search_with(scorer, k, ef, accept, &mut s),
+            Err(_) => self.search_with(scorer, k, ef, accept, &mut SearchScratch::default()),
         })
     }
 
