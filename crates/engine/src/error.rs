@@ -8,6 +8,11 @@ use std::path::PathBuf;
 pub enum Error {
     #[error(transparent)]
     Storage(#[from] quiver_storage::Error),
+    #[error("collection `{collection}`: cannot build an index: {error}")]
+    Index {
+        collection: String,
+        error: quiver_index::Error,
+    },
     #[error("collection `{name}` does not exist")]
     CollectionNotFound { name: String },
     #[error(

@@ -74,6 +74,10 @@ pub(super) fn build_graph(
         threads: rayon::current_num_threads(),
     };
     let n = files.rows;
+    let index_error = |error| Error::Index {
+        collection: collection.to_string(),
+        error,
+    };
     let started = std::time::Instant::now();
     let rows = files.vectors.get(i).map_or(&[][..], |v| v.as_f32());
     // `hnsw::build` reports every max(n / 100, 1000) insertions: log every fifth.
@@ -92,7 +96,7 @@ pub(super) fn build_graph(
     // f32 rows; see BENCHMARKS.md).
     let codes = match quantization {
         Quantization::Lvq8 => {
-            let codes = Lvq8::encode(rows, kind.dim());
+            let codes = Lvq8::encode(rows, kind.dim()).map_err(index_error)?;
             write(
                 segfiles::lvq8_file(i),
                 segfiles::LVQ8_KIND,
@@ -111,7 +115,8 @@ pub(super) fn build_graph(
         None,
         codes.as_ref(),
         &report,
-    );
+    )
+    .map_err(index_error)?;
     log::info!(target: "quiver::progress", "`{collection}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
     write(
         segfiles::hnsw_file(i),
