@@ -280,8 +280,13 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::List => {
-            for name in open_db(&data)?.list_collections() {
+            let db = open_db(&data)?;
+            for name in db.list_collections() {
                 println!("{name}");
+            }
+            for (name, reason) in db.damaged_collections() {
+                println!("{name}\tdamaged: {reason}");
+                eprintln!("collection `{name}` cannot be opened; `quiver drop {name}` removes it");
             }
         }
         Command::Info { collection, json } => {

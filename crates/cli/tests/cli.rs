@@ -306,3 +306,23 @@ fn filtered_search_count_index_and_delete() {
     );
     assert_eq!(points(d, "p"), 27);
 }
+
+#[test]
+fn a_damaged_collection_is_listed_and_can_be_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(&quiver(d, &["create", "good", "--dim", "2"]));
+    ok(&quiver(d, &["create", "bad", "--dim", "2"]));
+    let manifest = d.join("collections/bad/manifest");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    let at = bytes.len() - 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&manifest, bytes).unwrap();
+    let listed = ok(&quiver(d, &["list"]));
+    assert!(listed.contains("good\n"), "{listed}");
+    assert!(listed.contains("bad\tdamaged:"), "{listed}");
+    let err = fails(&quiver(d, &["info", "bad"]));
+    assert!(err.contains("could not be opened"), "{err}");
+    ok(&quiver(d, &["drop", "bad"]));
+    assert_eq!(ok(&quiver(d, &["list"])), "good\n");
+}
