@@ -19,17 +19,21 @@
 //!
 //! `locate.rs` finds the model files; `embedder.rs` tokenizes, batches and schedules;
 //! `bert.rs` loads the weights and runs the encoder over packed (unpadded) batches;
-//! `ops.rs` holds the fused CPU kernels; `error.rs` the one error type.
+//! `ops.rs` holds the fused CPU kernels; `error.rs` the one error type; `lazy.rs` the
+//! [`LazyEmbedder`], the model loaded on first use behind `quiver_embed_api::TextEmbedder`,
+//! which is how the engine embeds the text of collections.
 
 mod bert;
 mod embedder;
 mod error;
+mod lazy;
 mod locate;
 mod ops;
 
 pub use bert::BertConfig;
 pub use embedder::{DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, EmbedOptions, Embedder, Embeddings};
 pub use error::{Error, Searched};
+pub use lazy::LazyEmbedder;
 pub use locate::{
     MODEL_DIM, MODEL_FILES, MODEL_NAME, SearchEnv, is_model_dir, locate_model, locate_model_in,
 };
