@@ -224,7 +224,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         &data_dir,
         DatabaseOptions {
             durability: Durability::Periodic(Duration::from_secs(1)),
-            ..DatabaseOptions::default()
+            ..crate::database_options()
         },
     )?;
     if db.collection("bench").is_ok() {
@@ -303,7 +303,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
     drop(c);
     drop(db);
     let t = Instant::now();
-    let db = Database::open(&data_dir, DatabaseOptions::default())?;
+    let db = Database::open(&data_dir, crate::database_options())?;
     let c = db.collection("bench")?;
     let open_s = t.elapsed().as_secs_f64();
     let rss_reopen = sysinfo::rss_mb();

@@ -150,7 +150,7 @@ fn open_for_import(data: &Path, args: &ImportArgs) -> Result<Database> {
     };
     let options = DatabaseOptions {
         durability,
-        ..DatabaseOptions::default()
+        ..crate::database_options()
     };
     Database::open(data, options)
         .with_context(|| format!("cannot open data directory {}", data.display()))

@@ -18,6 +18,7 @@ use quiver_engine::{
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -242,8 +243,17 @@ fn main() {
     }
 }
 
+/// Options for every database the CLI opens: the built-in text model (found as
+/// `quiver_embed::locate_model` does, one thread per CPU), read only if a text is embedded.
+pub(crate) fn database_options() -> DatabaseOptions {
+    DatabaseOptions {
+        text_embedder: Some(Arc::new(quiver_embed::LazyEmbedder::default())),
+        ..DatabaseOptions::default()
+    }
+}
+
 pub(crate) fn open_db(data: &std::path::Path) -> Result<Database> {
-    Database::open(data, DatabaseOptions::default())
+    Database::open(data, database_options())
         .with_context(|| format!("cannot open data directory {}", data.display()))
 }
 

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::schema::{CollectionConfig, Schema};
 use crate::text::TextModels;
 use parking_lot::Mutex;
+use quiver_embed_api::TextEmbedder;
 use quiver_storage::frame::{self, FileKind};
 use quiver_storage::{IoContext, fs as qfs};
 use std::collections::BTreeMap;
@@ -33,18 +34,31 @@ const MAX_SEAL_THRESHOLD: u64 = 1 << 40;
 const COLLECTIONS_DIR: &str = "collections";
 
 /// Options for opening a data directory.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DatabaseOptions {
     pub durability: Durability,
-    /// Directory of the text model, for collections with text-embedded vectors; `None`: found
-    /// as `quiver_embed::locate_model` does (`QUIVER_MODEL_DIR`, `~/.cache/quiver/models`,
-    /// site-packages, the Hugging Face cache). Read on first use only.
-    pub model_dir: Option<PathBuf>,
-    /// Threads that embed text; 0 means one per CPU.
-    pub embed_threads: usize,
+    /// Computes the vectors that collections declare as embedded from text
+    /// ([`crate::VectorKind::Text`]), shared by all collections: the built-in model is
+    /// `quiver_embed::LazyEmbedder` (loaded on first use). `None`: points must bring those
+    /// vectors, and embedding a text is an error ([`Error::NoTextEmbedder`]); opening,
+    /// recovering and searching by vector never need an embedder.
+    pub text_embedder: Option<Arc<dyn TextEmbedder>>,
     /// Threads that build graphs and codes when segments are sealed or merged, shared by the
     /// collections; 0 means one per CPU.
     pub build_threads: usize,
+}
+
+impl std::fmt::Debug for DatabaseOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseOptions")
+            .field("durability", &self.durability)
+            .field(
+                "text_embedder",
+                &self.text_embedder.as_ref().map(|e| (e.model(), e.dim())),
+            )
+            .field("build_threads", &self.build_threads)
+            .finish()
+    }
 }
 
 /// An open data directory. Cheap to share (`Arc`); all methods take `&self`.
@@ -117,10 +131,7 @@ impl Database {
         } else {
             qfs::atomic_write(&meta, &frame::encode(DATA_DIR_KIND, [0; 4], b"{}"))?;
         }
-        let models = Arc::new(TextModels::new(
-            options.model_dir.clone(),
-            options.embed_threads,
-        ));
+        let models = Arc::new(TextModels::new(options.text_embedder.clone()));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(options.build_threads)
             .thread_name(|i| format!("quiver-build-{i}"))
@@ -189,6 +200,7 @@ impl Database {
     ) -> Result<Arc<Collection>> {
         validate_name(name)?;
         schema.validate()?;
+        self.shared.models.check_schema(&schema)?;
         if !(1..=MAX_SEAL_THRESHOLD).contains(&config.seal_threshold_bytes) {
             return Err(Error::InvalidSchema {
                 reason: format!(

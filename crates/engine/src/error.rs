@@ -1,3 +1,4 @@
+use quiver_embed_api::BoxError;
 use quiver_storage::PointId;
 use std::path::PathBuf;
 
@@ -59,12 +60,36 @@ pub enum Error {
         point: PointId,
         name: String,
     },
+    /// The text embedder failed (model files missing, a text it could not take), or returned
+    /// something other than it promised.
     #[error("collection `{collection}`, vector `{vector}`: cannot embed text: {error}")]
     Embed {
         collection: String,
         vector: String,
-        /// Boxed: the embedder's error is large and this path is rare.
-        error: Box<quiver_embed::Error>,
+        /// The embedder's own error (downcast it to, for the built-in model,
+        /// `quiver_embed::Error`), or the engine's account of a broken promise.
+        error: BoxError,
+    },
+    /// A text needs embedding but the database was opened without a text embedder
+    /// ([`crate::DatabaseOptions::text_embedder`]).
+    #[error(
+        "collection `{collection}`, vector `{vector}`: no text model is configured to embed text with `{model}` (open the database with DatabaseOptions::text_embedder set, or give the vector with each point)"
+    )]
+    NoTextEmbedder {
+        collection: String,
+        vector: String,
+        model: String,
+    },
+    /// The vector was declared as embedded by one model and the database's text embedder is
+    /// another: their vectors would not compare.
+    #[error(
+        "collection `{collection}`, vector `{vector}`: declared as embedded by text model `{declared}`, but this database's text embedder is `{configured}`"
+    )]
+    TextModelMismatch {
+        collection: String,
+        vector: String,
+        declared: String,
+        configured: String,
     },
     #[error("invalid request on collection `{collection}`: {message}")]
     InvalidRequest { collection: String, message: String },

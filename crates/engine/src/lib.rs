@@ -9,9 +9,12 @@
 //! # Ok::<(), quiver_engine::Error>(())
 //! ```
 //!
-//! A collection may declare a vector that the built-in text model fills from a payload field
+//! A collection may declare a vector that a text model fills from a payload field
 //! ([`VectorKind::text`]): upsert points with the text in their payload and no vector, and
-//! turn a text query into a vector with [`Collection::embed_text`].
+//! turn a text query into a vector with [`Collection::embed_text`]. The engine does not link
+//! a model: it embeds through the [`TextEmbedder`] given in
+//! [`DatabaseOptions::text_embedder`] (the built-in all-MiniLM-L6-v2 is
+//! `quiver_embed::LazyEmbedder`).
 //!
 //! A [`Database`] is a data directory; a [`Collection`] holds points (an id, named vectors, a
 //! JSON payload). Writes are logged and (by default) fsynced before they return; see
@@ -33,6 +36,7 @@ pub use collection::{
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{

@@ -125,10 +125,12 @@ pub enum VectorKind {
         #[serde(default)]
         index: IndexKind,
     },
-    /// A dense vector the built-in model computes from text: at upsert, a point that does not
-    /// carry the vector gets it by embedding the string in its payload field `field`; queries
-    /// can be text too ([`crate::Collection::embed_text`]). `dim` may be below the model's:
-    /// the first `dim` values are kept and rescaled to unit length (Matryoshka truncation).
+    /// A dense vector a text model computes from text: at upsert, a point that does not
+    /// carry the vector gets it by embedding the string in its payload field `field` with the
+    /// database's [`crate::TextEmbedder`]; queries can be text too
+    /// ([`crate::Collection::embed_text`]). `dim` may be below the model's: the embedder
+    /// shortens its vectors (for the built-in model: the first `dim` values, rescaled to unit
+    /// length; Matryoshka truncation).
     /// Stored like `Dense`; a kind of its own so that a build without it refuses the
     /// collection instead of dropping the text setting.
     Text {
@@ -136,7 +138,8 @@ pub enum VectorKind {
         distance: Distance,
         #[serde(default)]
         index: IndexKind,
-        /// The model; this build has [`TEXT_MODEL`].
+        /// The model, as [`crate::TextEmbedder::model`] names it; [`TEXT_MODEL`] for the
+        /// built-in one.
         model: String,
         /// The payload field holding the text.
         field: String,
@@ -146,17 +149,19 @@ pub enum VectorKind {
 /// How a [`VectorKind::Text`] vector is computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextEmbedding {
-    /// The model; this build has [`TEXT_MODEL`].
+    /// The model, as [`crate::TextEmbedder::model`] names it; [`TEXT_MODEL`] for the
+    /// built-in one.
     pub model: String,
     /// The payload field holding the text.
     pub field: String,
 }
 
-/// The built-in text model's name.
-pub const TEXT_MODEL: &str = quiver_embed::MODEL_NAME;
+/// The built-in text model's name (the `quiver-embed` crate's `LazyEmbedder`; its tests check
+/// that the two agree). The engine does not link the model: see [`crate::TextEmbedder`].
+pub const TEXT_MODEL: &str = "all-MiniLM-L6-v2";
 
 /// Dimensions of the built-in text model's vectors.
-pub const TEXT_MODEL_DIM: usize = quiver_embed::MODEL_DIM;
+pub const TEXT_MODEL_DIM: usize = 384;
 
 impl TextEmbedding {
     /// The built-in model reading payload field `field`.
@@ -187,8 +192,8 @@ impl VectorKind {
         }
     }
 
-    /// A dense vector the built-in text model fills from payload field `field`, with
-    /// [`TEXT_MODEL_DIM`] dimensions or fewer (Matryoshka truncation).
+    /// A dense vector the built-in text model ([`TEXT_MODEL`]) fills from payload field
+    /// `field`, with [`TEXT_MODEL_DIM`] dimensions or fewer (Matryoshka truncation).
     pub fn text(field: &str, dim: usize, distance: Distance, index: IndexKind) -> VectorKind {
         VectorKind::Text {
             dim,
@@ -247,6 +252,10 @@ impl Schema {
         }
     }
 
+    /// Checks what holds whatever the database: at least one vector, dimensions, graph
+    /// parameters, names, and a text vector's model and field names not empty. That a text
+    /// vector's model is the database's and at most as wide is checked by
+    /// [`crate::Database::create_collection`].
     pub fn validate(&self) -> Result<()> {
         if self.vectors.is_empty() {
             return Err(Error::InvalidSchema {
@@ -271,20 +280,13 @@ impl Schema {
                     ),
                 });
             }
+            // Whether the model exists and is that wide is checked against the database's
+            // text embedder when a collection is created, not here: opening a collection
+            // never needs the model.
             if let Some(e) = kind.embedding() {
-                if e.model != TEXT_MODEL {
+                if e.model.is_empty() {
                     return Err(Error::InvalidSchema {
-                        reason: format!(
-                            "vector `{name}`: unknown text model `{}` (this build has `{TEXT_MODEL}`)",
-                            e.model
-                        ),
-                    });
-                }
-                if dim > TEXT_MODEL_DIM {
-                    return Err(Error::InvalidSchema {
-                        reason: format!(
-                            "vector `{name}`: dimension {dim} is more than the {TEXT_MODEL_DIM} of {TEXT_MODEL}"
-                        ),
+                        reason: format!("vector `{name}`: the text model name is empty"),
                     });
                 }
                 if e.field.is_empty() {

@@ -1,72 +1,123 @@
-//! Text-embedded vectors: the built-in model (`quiver_embed`), shared by the collections of a
-//! database and loaded on first use, so that a database without text vectors never reads the
-//! 90 MB of weights.
+//! Text-embedded vectors: the database's [`TextEmbedder`] (given in
+//! [`crate::DatabaseOptions::text_embedder`]), shared by its collections. The engine knows
+//! only the trait; the built-in model is `quiver_embed::LazyEmbedder`, which reads its
+//! weights on first use, so a database without text vectors never loads them.
 //!
 //! Vectors are embedded before an upsert is logged: the write-ahead log holds the vectors,
-//! so recovery and replay never need the model.
+//! so recovery and replay never need the embedder.
 
-use parking_lot::Mutex;
-use quiver_embed::{EmbedOptions, Embedder};
-use std::path::PathBuf;
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use quiver_embed_api::{BoxError, TextEmbedder};
 use std::sync::Arc;
 
-/// Where the model is and how it runs, and the model once loaded.
+/// The text embedder of a database, if it has one.
 pub(crate) struct TextModels {
-    /// `None`: found by [`quiver_embed::locate_model`] (`QUIVER_MODEL_DIR`, the Quiver cache,
-    /// site-packages, the Hugging Face cache).
-    model_dir: Option<PathBuf>,
-    threads: usize,
-    loaded: Mutex<Option<Arc<Embedder>>>,
+    embedder: Option<Arc<dyn TextEmbedder>>,
 }
 
 impl TextModels {
-    pub(crate) fn new(model_dir: Option<PathBuf>, threads: usize) -> TextModels {
-        TextModels {
-            model_dir,
-            threads,
-            loaded: Mutex::new(None),
-        }
+    pub(crate) fn new(embedder: Option<Arc<dyn TextEmbedder>>) -> TextModels {
+        TextModels { embedder }
     }
 
-    /// The embedder, loaded by the first caller (others wait rather than load it twice).
-    fn embedder(&self) -> Result<Arc<Embedder>, quiver_embed::Error> {
-        let mut loaded = self.loaded.lock();
-        if let Some(e) = loaded.as_ref() {
-            return Ok(Arc::clone(e));
-        }
-        let dir = quiver_embed::locate_model(self.model_dir.as_deref())?;
-        let options = EmbedOptions {
-            threads: self.threads,
-            ..EmbedOptions::default()
+    /// Checks, when a collection is created, that its text vectors name the configured
+    /// embedder's model and at most its dimension. Without an embedder there is nothing to
+    /// check against: embedding will fail with [`Error::NoTextEmbedder`] until one is given.
+    pub(crate) fn check_schema(&self, schema: &Schema) -> Result<()> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(());
         };
-        let embedder = Arc::new(Embedder::load(&dir, options)?);
-        log::info!("loaded text model from {}", dir.display());
-        *loaded = Some(Arc::clone(&embedder));
-        Ok(embedder)
+        let (model, model_dim) = (embedder.model(), embedder.dim());
+        for (name, kind) in &schema.vectors {
+            let Some(e) = kind.embedding() else {
+                continue;
+            };
+            if e.model != model {
+                return Err(Error::InvalidSchema {
+                    reason: format!(
+                        "vector `{name}`: unknown text model `{}` (this database's text embedder is `{model}`)",
+                        e.model
+                    ),
+                });
+            }
+            if kind.dim() > model_dim {
+                return Err(Error::InvalidSchema {
+                    reason: format!(
+                        "vector `{name}`: dimension {} is more than the {model_dim} of {model}",
+                        kind.dim()
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
-    /// One unit-length vector of `dim` values per text, in order (the model's first `dim`
-    /// values rescaled when `dim` is below its dimension).
+    /// One vector of `dim` values per text, in order, for vector `vector` of collection
+    /// `collection`, declared as embedded by `model`. The embedder's output is checked (one
+    /// vector per text, `dim` finite values each), so a faulty embedder fails the call
+    /// instead of reaching the log.
     pub(crate) fn embed(
         &self,
+        collection: &str,
+        vector: &str,
+        model: &str,
         texts: &[&str],
         dim: usize,
-    ) -> Result<Vec<Vec<f32>>, quiver_embed::Error> {
-        let mut out = self.embedder()?.embed(texts)?;
-        if !out.truncated.is_empty() {
-            log::info!(
-                "{} of {} texts were longer than the model's window and were truncated",
-                out.truncated.len(),
+    ) -> Result<Vec<Vec<f32>>> {
+        let failed = |error: BoxError| Error::Embed {
+            collection: collection.to_string(),
+            vector: vector.to_string(),
+            error,
+        };
+        let Some(embedder) = &self.embedder else {
+            return Err(Error::NoTextEmbedder {
+                collection: collection.to_string(),
+                vector: vector.to_string(),
+                model: model.to_string(),
+            });
+        };
+        if embedder.model() != model {
+            return Err(Error::TextModelMismatch {
+                collection: collection.to_string(),
+                vector: vector.to_string(),
+                declared: model.to_string(),
+                configured: embedder.model().to_string(),
+            });
+        }
+        if dim == 0 || dim > embedder.dim() {
+            return Err(failed(
+                format!(
+                    "dimension {dim} is not in 1..={} for text model `{model}`",
+                    embedder.dim()
+                )
+                .into(),
+            ));
+        }
+        let vectors = embedder.embed(texts, dim).map_err(failed)?;
+        let broken = |what: String| {
+            failed(format!("the text embedder for `{model}` returned {what}").into())
+        };
+        if vectors.len() != texts.len() {
+            return Err(broken(format!(
+                "{} vectors for {} texts",
+                vectors.len(),
                 texts.len()
-            );
+            )));
         }
-        if dim < out.dim {
-            out.truncate_dims(dim)?;
+        for (i, v) in vectors.iter().enumerate() {
+            if v.len() != dim {
+                return Err(broken(format!(
+                    "{} values for text {i}, not {dim}",
+                    v.len()
+                )));
+            }
+            if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+                return Err(broken(format!(
+                    "a non-finite value for text {i} at index {index}"
+                )));
+            }
         }
-        Ok(out
-            .vectors
-            .chunks_exact(out.dim.max(1))
-            .map(<[f32]>::to_vec)
-            .collect())
+        Ok(vectors)
     }
 }

@@ -1,12 +1,15 @@
-//! Text-embedded vectors: documents upserted with their text and no vector, text queries,
-//! checked against the embedder itself. Needs the model (`scripts/fetch-model`, which
-//! `.ci/run` runs first).
+//! Text-embedded vectors with the built-in model (`quiver_embed::LazyEmbedder`, a
+//! dev-dependency: the engine itself only knows the `TextEmbedder` trait): documents upserted
+//! with their text and no vector, text queries, checked against the embedder itself. Needs the
+//! model (`scripts/fetch-model`, which `.ci/run` runs first). The engine's side of the trait
+//! with embedders that need no model is in `tests/embedder.rs`.
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
+use quiver_embed::{EmbedOptions, LazyEmbedder};
 use quiver_engine::{
     Collection, Database, DatabaseOptions, Distance, Error, IndexKind, Payload, Point, Schema,
-    SearchRequest, VectorKind, With,
+    SearchRequest, TextEmbedder, VectorKind, With,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -31,11 +34,14 @@ const DOCS: [&str; 8] = [
 ];
 
 fn open(dir: &Path, model_dir: PathBuf) -> Database {
+    let options = EmbedOptions {
+        threads: 1,
+        ..EmbedOptions::default()
+    };
     Database::open(
         dir,
         DatabaseOptions {
-            model_dir: Some(model_dir),
-            embed_threads: 1,
+            text_embedder: Some(Arc::new(LazyEmbedder::new(Some(model_dir), options))),
             ..DatabaseOptions::default()
         },
     )
@@ -209,10 +215,17 @@ fn recovery_needs_no_model_and_a_missing_model_is_a_clear_error() {
     let db = open(dir.path(), nowhere);
     let c = db.collection("docs").unwrap();
     assert_eq!(c.count(), DOCS.len() as u64);
-    let hits = c.search(&SearchRequest::new(query, 1)).unwrap();
+    let hits = c.search(&SearchRequest::new(query.clone(), 1)).unwrap();
     assert_eq!(hits[0].id, 1u64.into());
     let err = c.upsert(vec![doc(50, json!("new text"))]).unwrap_err();
-    assert!(matches!(err, Error::Embed { .. }), "{err:?}");
+    let Error::Embed { error, .. } = &err else {
+        panic!("expected an embedding error, got {err:?}")
+    };
+    // The embedder's own error comes through whole.
+    assert!(
+        error.downcast_ref::<quiver_embed::Error>().is_some(),
+        "{error:?}"
+    );
     assert!(err.to_string().contains("no-model-here"), "{err}");
     assert_eq!(c.count(), DOCS.len() as u64);
 
@@ -222,4 +235,29 @@ fn recovery_needs_no_model_and_a_missing_model_is_a_clear_error() {
         .unwrap();
     let err = plain.embed_text("", &["text"]).unwrap_err().to_string();
     assert!(err.contains("not embedded from text"), "{err}");
+    drop((c, plain, db));
+
+    // Without any text embedder: the collection opens and answers vector queries; a text
+    // to embed is an error that says no model is configured.
+    let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
+    let c = db.collection("docs").unwrap();
+    assert_eq!(c.count(), DOCS.len() as u64);
+    let hits = c.search(&SearchRequest::new(query, 1)).unwrap();
+    assert_eq!(hits[0].id, 1u64.into());
+    let err = c.upsert(vec![doc(50, json!("new text"))]).unwrap_err();
+    assert!(matches!(err, Error::NoTextEmbedder { .. }), "{err:?}");
+    assert!(err.to_string().contains("no text model"), "{err}");
+    assert_eq!(c.count(), DOCS.len() as u64);
+}
+
+#[test]
+fn the_engine_names_the_built_in_model_as_quiver_embed_does() {
+    // The engine keeps its own copy of the name, so that it does not link the model.
+    assert_eq!(quiver_engine::TEXT_MODEL, quiver_embed::MODEL_NAME);
+    assert_eq!(quiver_engine::TEXT_MODEL_DIM, quiver_embed::MODEL_DIM);
+    let builtin = LazyEmbedder::default();
+    assert_eq!(
+        (builtin.model(), builtin.dim()),
+        (quiver_embed::MODEL_NAME, quiver_embed::MODEL_DIM)
+    );
 }

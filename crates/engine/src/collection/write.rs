@@ -202,18 +202,13 @@ impl Collection {
                 name: vector_name.to_string(),
                 known: self.schema.names(),
             })?;
-        if kind.embedding().is_none() {
+        let Some(spec) = kind.embedding() else {
             return Err(self.invalid(format!(
                 "vector `{vector_name}` is not embedded from text: search it with a vector"
             )));
-        }
+        };
         self.models
-            .embed(texts, kind.dim())
-            .map_err(|error| Error::Embed {
-                collection: self.name.clone(),
-                vector: vector_name.to_string(),
-                error: Box::new(error),
-            })
+            .embed(&self.name, vector_name, &spec.model, texts, kind.dim())
     }
 
     /// Deletes points by id; ids that do not exist are ignored. Returns how many existed.
