@@ -2,8 +2,10 @@
 //! latency: what a writer waits for while segments are sealed (BENCHMARKS.md).
 //!
 //! ```sh
-//! cargo run --release -p quiver-engine --example import_latency -- BASE.fvecs DATA_DIR [BATCH] [SEAL_MB]
+//! cargo run --release -p quiver-engine --example import_latency -- BASE.fvecs DATA_DIR [BATCH] [SEAL_MB] [RATE]
 //! ```
+//! `RATE`: points per second the writer offers (batches start on schedule; 0, the default: as
+//! fast as the engine takes them).
 
 use quiver_engine::*;
 use std::io::Read;
@@ -12,10 +14,11 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(fvecs), Some(data)) = (args.get(1), args.get(2)) else {
-        return Err("usage: import_latency BASE.fvecs DATA_DIR [BATCH] [SEAL_MB]".into());
+        return Err("usage: import_latency BASE.fvecs DATA_DIR [BATCH] [SEAL_MB] [RATE]".into());
     };
     let batch: usize = args.get(3).map_or(Ok(1000), |s| s.parse())?;
     let seal_mb: u64 = args.get(4).map_or(Ok(64), |s| s.parse())?;
+    let rate: f64 = args.get(5).map_or(Ok(0.0), |s| s.parse())?;
     let mut bytes = Vec::new();
     std::fs::File::open(fvecs)?.read_to_end(&mut bytes)?;
     let dim = u32::from_le_bytes(bytes.get(..4).ok_or("empty file")?.try_into()?) as usize;
@@ -50,6 +53,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .enumerate()
             .map(|(i, v)| Point::new((b * batch + i) as u64, v.clone()))
             .collect();
+        if rate > 0.0 {
+            let due = started + std::time::Duration::from_secs_f64((b * batch) as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
         let t = Instant::now();
         c.upsert(points)?;
         latencies.push(t.elapsed().as_secs_f64());
@@ -70,7 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     };
     println!(
-        "{{\"rows\": {}, \"batch\": {batch}, \"seal_mb\": {seal_mb}, \"import_s\": {imported:.1}, \"flush_s\": {flushed:.1}, \"p50_ms\": {:.1}, \"p99_ms\": {:.1}, \"max_ms\": {:.0}, \"count\": {}}}",
+        "{{\"rows\": {}, \"batch\": {batch}, \"seal_mb\": {seal_mb}, \"rate\": {rate}, \"import_s\": {imported:.1}, \"flush_s\": {flushed:.1}, \"p50_ms\": {:.1}, \"p99_ms\": {:.1}, \"max_ms\": {:.0}, \"count\": {}}}",
         vectors.len(),
         pick(0.5),
         pick(0.99),
