@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, reason = "tests")]
 
 use quiver_engine::*;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,15 +40,18 @@ fn batch_searches_and_writers_on_the_mutable_segment_do_not_deadlock() {
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::scope(|s| {
-                for _ in 0..4 {
-                    s.spawn(|| {
-                        while !stop.load(Ordering::Relaxed) {
+                // Batch searches called from inside the shared pool (as a server handler or
+                // a caller's `par_iter` would): a pool thread holding a lock in one batch can
+                // then be handed another batch's work.
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        (0..8).into_par_iter().for_each(|_| {
                             let hits = c.search_batch(&batch).unwrap();
                             assert_eq!(hits.len(), batch.len());
                             searches.fetch_add(1, Ordering::Relaxed);
-                        }
-                    });
-                }
+                        });
+                    }
+                });
                 for w in 0..3u64 {
                     let (c, stop, writes) = (&c, &stop, &writes);
                     s.spawn(move || {
