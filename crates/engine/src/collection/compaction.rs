@@ -118,16 +118,7 @@ impl Collection {
             )));
         }
         let before = qfs::disk_usage(&self.dir)?;
-        {
-            let mut state = self.state.write();
-            if let Err(e) = self.freeze(&mut state) {
-                return self.fail(e);
-            }
-        }
-        let mut published = self.maintenance.lock();
-        if let Err(e) = self.seal_frozen(&mut published) {
-            return self.fail(e);
-        }
+        let mut published = self.seal_all()?;
         let policy = MergePolicy {
             deleted_fraction: min_deleted_fraction,
             merge_factor: 0,
@@ -164,12 +155,7 @@ impl Collection {
         policy: &MergePolicy,
     ) -> Result<CompactionReport> {
         self.check_usable()?;
-        let sealed: Vec<Arc<Segment>> = self
-            .segment_list()
-            .iter()
-            .filter(|s| !s.is_mutable())
-            .cloned()
-            .collect();
+        let sealed = self.sealed_segments();
         let sizes: Vec<SegmentSize> = sealed
             .iter()
             .map(|s| SegmentSize {
@@ -229,20 +215,8 @@ impl Collection {
             .sum();
         if live_rows == 0 {
             // Nothing to keep (deletions are final): the segments just go.
-            {
-                let mut state = self.state.write();
-                for s in chosen {
-                    state.by_id.remove(&s.id);
-                }
-                let list = self
-                    .segment_list()
-                    .iter()
-                    .filter(|s| !chosen.iter().any(|c| c.id == s.id))
-                    .cloned()
-                    .collect();
-                self.set_segment_list(list);
-            }
             let removed: Vec<u64> = chosen.iter().map(|s| s.id).collect();
+            self.swap_segments(&mut self.state.write(), &removed, None);
             let dropped = chosen.iter().map(|s| s.rows() as u64).sum();
             let watermark = published.watermark;
             self.publish(published, watermark, &removed)?;
@@ -308,23 +282,8 @@ impl Collection {
                     }
                 }
             });
-            for s in chosen {
-                state.by_id.remove(&s.id);
-            }
-            state.by_id.insert(new_id, Arc::clone(&merged));
-            let mut list: Vec<Arc<Segment>> = self
-                .segment_list()
-                .iter()
-                .filter(|s| !chosen.iter().any(|c| c.id == s.id))
-                .cloned()
-                .collect();
-            // Sealed segments first, then frozen and mutable ones.
-            let insert_at = list
-                .iter()
-                .position(|s| s.is_mutable())
-                .unwrap_or(list.len());
-            list.insert(insert_at, merged);
-            self.set_segment_list(list);
+            let removed: Vec<u64> = chosen.iter().map(|s| s.id).collect();
+            self.swap_segments(&mut state, &removed, Some(merged));
         }
         published.deleted.insert(new_id, (0, 0));
         let removed: Vec<u64> = chosen.iter().map(|s| s.id).collect();

@@ -206,6 +206,58 @@ impl Collection {
     fn set_segment_list(&self, list: Vec<Arc<Segment>>) {
         self.segments.write().list = Arc::new(list);
     }
+
+    /// Under the state write lock: takes the segments `removed` out of the id lookup and the
+    /// list, and puts `sealed` (if any) in their place. The list stays ordered sealed
+    /// segments, then frozen ones (oldest first), then the mutable one, so a new sealed
+    /// segment goes before the first segment that is not sealed: where the frozen segment
+    /// it replaces was, since seals go oldest first.
+    fn swap_segments(&self, state: &mut State, removed: &[u64], sealed: Option<Arc<Segment>>) {
+        for id in removed {
+            state.by_id.remove(id);
+        }
+        let mut list: Vec<Arc<Segment>> = self
+            .segment_list()
+            .iter()
+            .filter(|s| !removed.contains(&s.id))
+            .cloned()
+            .collect();
+        if let Some(sealed) = sealed {
+            state.by_id.insert(sealed.id, Arc::clone(&sealed));
+            let at = list
+                .iter()
+                .position(|s| s.is_mutable())
+                .unwrap_or(list.len());
+            list.insert(at, sealed);
+        }
+        self.set_segment_list(list);
+    }
+
+    /// The sealed segments of the current list.
+    fn sealed_segments(&self) -> Vec<Arc<Segment>> {
+        self.segment_list()
+            .iter()
+            .filter(|s| !s.is_mutable())
+            .cloned()
+            .collect()
+    }
+
+    /// Freezes the mutable segment and seals everything frozen, on the caller's thread;
+    /// returns the maintenance lock, held (for `flush` and `compact`).
+    fn seal_all(&self) -> Result<parking_lot::MutexGuard<'_, Published>> {
+        self.check_usable()?;
+        {
+            let mut state = self.state.write();
+            if let Err(e) = self.freeze(&mut state) {
+                return self.fail(e);
+            }
+        }
+        let mut published = self.maintenance.lock();
+        if let Err(e) = self.seal_frozen(&mut published) {
+            return self.fail(e);
+        }
+        Ok(published)
+    }
 }
 
 impl Drop for Collection {

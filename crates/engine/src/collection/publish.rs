@@ -16,12 +16,7 @@ impl Collection {
         // exactly the operations up to `last_seq`.
         let (sealed, bitmaps, last_seq, next_segment_id, watermark) = {
             let state = self.state.read();
-            let sealed: Vec<Arc<Segment>> = self
-                .segment_list()
-                .iter()
-                .filter(|s| !s.is_mutable())
-                .cloned()
-                .collect();
+            let sealed = self.sealed_segments();
             let bitmaps: Vec<Option<Vec<u64>>> = sealed
                 .iter()
                 .map(|s| {

@@ -42,17 +42,7 @@ impl Collection {
     /// publishes a new manifest (the log is then truncated), and compacts per the merge
     /// policy. Waits for maintenance already running.
     pub fn flush(&self) -> Result<()> {
-        self.check_usable()?;
-        {
-            let mut state = self.state.write();
-            if let Err(e) = self.freeze(&mut state) {
-                return self.fail(e);
-            }
-        }
-        let mut published = self.maintenance.lock();
-        if let Err(e) = self.seal_frozen(&mut published) {
-            return self.fail(e);
-        }
+        let mut published = self.seal_all()?;
         match self.compact_by_policy(&mut published) {
             Ok(_) => Ok(()),
             Err(e) => self.fail(e),
@@ -74,22 +64,7 @@ impl Collection {
         let started = std::time::Instant::now();
         if frozen.live_at(u64::MAX) == 0 {
             // Every row was deleted (for good): nothing to write.
-            {
-                let mut state = self.state.write();
-                state.by_id.remove(&frozen.id);
-                state.frozen.pop_front();
-                self.signal
-                    .frozen
-                    .store(state.frozen.len(), Ordering::Release);
-                let list = self
-                    .segment_list()
-                    .iter()
-                    .filter(|s| s.id != frozen.id)
-                    .cloned()
-                    .collect();
-                self.set_segment_list(list);
-            }
-            self.signal.drained();
+            self.finish_frozen(frozen.id, || None);
             return self.publish(published, seq, &[]);
         }
         // Every row, deleted ones too: offsets stay valid. No pushes reach a frozen segment.
@@ -99,34 +74,15 @@ impl Collection {
                 (0..v.rows()).try_for_each(|row| copy_row(w, v, &dims, row))
             })
         })?;
-        {
-            let mut state = self.state.write();
-            let sealed = Arc::new(Segment::sealed(
+        self.finish_frozen(frozen.id, || {
+            Some(Segment::sealed(
                 frozen.id,
                 files,
                 frozen.deleted.snapshot(frozen.rows()),
                 graphs,
                 fields,
-            ));
-            state.by_id.insert(frozen.id, Arc::clone(&sealed));
-            state.frozen.pop_front();
-            self.signal
-                .frozen
-                .store(state.frozen.len(), Ordering::Release);
-            let list = self
-                .segment_list()
-                .iter()
-                .map(|s| {
-                    if s.id == frozen.id {
-                        Arc::clone(&sealed)
-                    } else {
-                        Arc::clone(s)
-                    }
-                })
-                .collect();
-            self.set_segment_list(list);
-        }
-        self.signal.drained();
+            ))
+        });
         published.deleted.insert(frozen.id, (0, 0));
         self.publish(published, seq, &[])?;
         log::info!(
@@ -138,6 +94,23 @@ impl Collection {
             started.elapsed().as_secs_f64()
         );
         Ok(())
+    }
+
+    /// Takes the oldest frozen segment (`id`) out of the queue and puts the segment
+    /// `replacement` makes in its place (or nothing), then wakes writers waiting for room.
+    /// `replacement` runs under the state write lock, so the deletions it copies from the
+    /// frozen segment are all there are: no write applies meanwhile.
+    fn finish_frozen(&self, id: u64, replacement: impl FnOnce() -> Option<Segment>) {
+        {
+            let mut state = self.state.write();
+            let sealed = replacement().map(Arc::new);
+            self.swap_segments(&mut state, &[id], sealed);
+            state.frozen.pop_front();
+            self.signal
+                .frozen
+                .store(state.frozen.len(), Ordering::Release);
+        }
+        self.signal.drained();
     }
 
     /// Writes a new segment directory `segments/<id>` (rows from `rows_into`), maps it, and
