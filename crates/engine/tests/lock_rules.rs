@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+use common::open_periodic;
 use quiver_engine::*;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,14 +18,7 @@ use std::time::{Duration, Instant};
 fn batch_searches_and_writers_on_the_mutable_segment_do_not_deadlock() {
     const DIM: usize = 16;
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(
-        dir.path(),
-        DatabaseOptions {
-            durability: Durability::Periodic(Duration::from_secs(1)),
-            ..DatabaseOptions::default()
-        },
-    )
-    .unwrap();
+    let db = open_periodic(dir.path(), Duration::from_secs(1));
     // Large enough that nothing seals: everything stays in the mutable segment.
     let c = db
         .create_collection("c", Schema::dense(DIM, Distance::Dot), Default::default())

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+use common::open_periodic;
 use quiver_engine::*;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,14 +24,7 @@ const LOOKUPS: u64 = 200_000;
 #[test]
 fn a_write_does_not_wait_for_a_filtered_scroll() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(
-        dir.path(),
-        DatabaseOptions {
-            durability: Durability::Periodic(Duration::from_secs(1)),
-            ..DatabaseOptions::default()
-        },
-    )
-    .unwrap();
+    let db = open_periodic(dir.path(), Duration::from_secs(1));
     let c = db
         .create_collection("c", Schema::dense(2, Distance::Dot), Default::default())
         .unwrap();

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+mod common;
+use common::open_periodic;
 use quiver_engine::*;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,14 +42,7 @@ fn searches_see_every_live_point_exactly_once_during_overwrites() {
     const IDS: u64 = 300;
     const DIM: usize = 4;
     let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(
-        dir.path(),
-        DatabaseOptions {
-            durability: Durability::Periodic(Duration::from_millis(200)),
-            ..DatabaseOptions::default()
-        },
-    )
-    .unwrap();
+    let db = open_periodic(dir.path(), Duration::from_millis(200));
     let config = CollectionConfig {
         seal_threshold_bytes: (DIM * 4 * 500) as u64,
         compact_deleted_fraction: 0.5,

@@ -2,7 +2,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a subset")]
 
-use quiver_engine::{Collection, PointId, With};
+use quiver_engine::{Collection, Database, DatabaseOptions, Durability, PointId, With};
+use std::path::Path;
+use std::time::Duration;
 
 /// A small seeded generator (64-bit LCG, high bits): reproducible data without a dependency.
 pub struct Rng(pub u64);
@@ -49,4 +51,17 @@ pub fn scroll_all(c: &Collection, page: usize) -> Vec<PointId> {
             None => return ids,
         }
     }
+}
+
+/// A database whose writes are fsynced every `every` rather than one by one: for tests about
+/// concurrency, where per-write fsyncs only slow the run down.
+pub fn open_periodic(dir: &Path, every: Duration) -> Database {
+    Database::open(
+        dir,
+        DatabaseOptions {
+            durability: Durability::Periodic(every),
+            ..DatabaseOptions::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()))
 }
