@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -380,7 +379,7 @@ class Run:
         except Exception as e:  # keep going: one report lists everything that is missing
             value = {"error": short(e)}
             err = value["error"]
-        self.transcript.append({"step": name, "value": json.loads(json.dumps(value))})
+        self.transcript.append({"step": name, "value": json.loads(json.dumps(value, default=repr))})
         ms = (time.monotonic() - t0) * 1000
         n_fail = sum(1 for s, _ in self.failures if s == name)
         mark = "ERROR" if err else ("FAIL" if n_fail else "ok")
@@ -460,6 +459,11 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
     main = Model({"": ("Cosine", DIM)}, len(data.ids))
     multi = Model({"text": ("Dot", TEXT_DIM), "image": ("Euclid", IMAGE_DIM)}, MULTI_N)
     qi = iter(range(len(data.queries)))
+    # FILTERS plus one on ids (integers and UUIDs), which needs the data.
+    filters = dict(FILTERS, has_id_not_noun={
+        "must": [{"has_id": data.ids[1000:1600:2]}],
+        "must_not": [{"key": "pos", "match": {"value": "n"}}],
+    })
 
     def nextq() -> np.ndarray:
         return data.queries[next(qi)]
@@ -536,7 +540,7 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
     def counts():
         out = {"all": client.count(MAIN, exact=True).count}
         run.check(out["all"] == main.count(), f"count all {out['all']} != {main.count()}")
-        for name, spec in FILTERS.items():
+        for name, spec in filters.items():
             c = client.count(MAIN, count_filter=qfilter(spec), exact=True).count
             run.check(c == main.count(spec), f"count {name}: {c} != {main.count(spec)}")
             out[name] = c
@@ -547,7 +551,7 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
     # -- query: exact --------------------------------------------------------------------------
     def query_exact():
         out = {}
-        for name, spec in [("none", None), *FILTERS.items()]:
+        for name, spec in [("none", None), *filters.items()]:
             q = nextq()
             res = client.query_points(MAIN, query=q.tolist(), query_filter=qfilter(spec), limit=10,
                                       search_params=EXACT, with_payload=True).points
@@ -1073,8 +1077,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, binary: str, data_dir: Path, log_path: Path):
+    def __init__(self, binary: str, data_dir: Path, log_path: Path, extra: list[str] | None = None):
         self.binary, self.data_dir, self.log_path = binary, data_dir, log_path
+        self.extra = extra or []
         self.proc: subprocess.Popen | None = None
         self.port = 0
 
@@ -1084,8 +1089,10 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         self.port = free_port()
-        cmd = [self.binary, "serve", "--data", str(self.data_dir), "--host", "127.0.0.1",
-               "--port", str(self.port), "--api-key", RW_KEY, "--read-only-api-key", RO_KEY]
+        # A .py "binary" is the harness's own stand-in (reference_server.py), run by this Python.
+        cmd = [sys.executable] if self.binary.endswith(".py") else []
+        cmd += [self.binary, "serve", "--data", str(self.data_dir), "--host", "127.0.0.1",
+                "--port", str(self.port), "--api-key", RW_KEY, "--read-only-api-key", RO_KEY, *self.extra]
         logf = open(self.log_path, "ab")
         logf.write(f"\n=== {' '.join(cmd)}\n".encode())
         logf.flush()
@@ -1094,14 +1101,14 @@ class Server:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"quiver serve exited with {self.proc.returncode} before it was ready\n{self.log_tail()}")
+                raise RuntimeError(f"quiver serve exited with {self.proc.returncode} before it was ready")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"GET /readyz did not answer 200 within {timeout:.0f} s\n{self.log_tail()}")
+                raise RuntimeError(f"GET /readyz did not answer 200 within {timeout:.0f} s")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 30.0) -> int | None:
@@ -1144,7 +1151,7 @@ def expect_status(run: Run, fn: Callable[[], Any], want: int | tuple, what: str)
     return 200
 
 
-def server_checks(url: str, data: Data, run: Run) -> None:
+def server_checks(url: str, data: Data, run: Run, documents: bool = True) -> None:
     """Steps that local mode cannot answer: keys, documents, bad input, payload schema."""
     rw = remote(url, api_key=RW_KEY)
 
@@ -1220,7 +1227,7 @@ def server_checks(url: str, data: Data, run: Run) -> None:
 
     run.step("get_collection payload_schema", payload_schema)
 
-    def documents():
+    def documents_step():
         out = {}
         docs = remote(url, api_key=RW_KEY, cloud_inference=True)
         out["create"] = docs.create_collection(DOCS, vectors_config=models.VectorParams(size=384, distance=models.Distance.COSINE))
@@ -1267,7 +1274,8 @@ def server_checks(url: str, data: Data, run: Run) -> None:
         out["count"] = docs.count(DOCS, exact=True).count
         return out
 
-    run.step("documents (server-side embedding)", documents)
+    if documents:
+        run.step("documents (server-side embedding)", documents_step)
 
     def bad_input():
         out = {}
@@ -1350,6 +1358,10 @@ def main() -> int:
     ap.add_argument("--sample", type=Path, default=default_sample_dir(), help="wordnet sample folder")
     ap.add_argument("--keep", action="store_true", help="keep the server's data dir and log")
     ap.add_argument("--transcripts", type=Path, help="write the transcripts as JSON into this folder")
+    ap.add_argument("--no-documents", action="store_true",
+                    help="skip the server-side embedding step (for a server without the model)")
+    ap.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for `quiver serve` (repeatable), e.g. --server-arg=--verbose")
     args = ap.parse_args()
 
     t_start = time.monotonic()
@@ -1363,36 +1375,40 @@ def main() -> int:
     data = Data(args.sample)
     log(f"qdrant-client {_client_version()}, {len(data.ids)} points x {DIM} dims, sample {args.sample}")
 
-    failed = 0
-    log("scenario against local mode (QdrantClient(':memory:'))")
-    local = scenario(QdrantClient(":memory:"), data, "local", log)
-    for step, msg in local.failures:
-        log(f"  FAIL [local] {step}: {msg}")
-    failed += len(local.failures)
+    def run_local() -> Run:
+        log("scenario against local mode (QdrantClient(':memory:'))")
+        run = scenario(QdrantClient(":memory:"), data, "local", log)
+        for step, msg in run.failures:
+            log(f"  FAIL [local] {step}: {msg}")
+        return run
 
     if args.local_only or not args.quiver:
         if not args.local_only:
             log("no --quiver binary given: local mode only")
+        local = run_local()
         write_transcripts(args.transcripts, local=local)
-        return finish(log, failed, 0)
+        return finish(log, len(local.failures), 0)
 
     binary = str(Path(args.quiver).resolve())
     workdir = Path(tempfile.mkdtemp(prefix="quiver-e2e-"))
-    server = Server(binary, workdir / "data", workdir / "server.log")
-    interrupted = False
+    server = Server(binary, workdir / "data", workdir / "server.log", args.server_arg)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_signal)
-    mismatches = 0
+    failed = mismatches = 0
+    interrupted = False
     try:
+        # The server first, so that a binary that cannot start fails fast.
         log(f"starting {binary} serve (data {server.data_dir})")
         server.start()
         log(f"quiver serve ready at {server.url}")
+        local = run_local()
+        failed += len(local.failures)
         remote_run = scenario(remote(server.url, api_key=RW_KEY), data, "server", log)
         log("server-only checks")
-        server_checks(server.url, data, remote_run)
+        server_checks(server.url, data, remote_run, documents=not args.no_documents)
 
         def restart():
             before = snapshot(remote(server.url, api_key=RW_KEY), data)
@@ -1420,7 +1436,7 @@ def main() -> int:
         failed += 1
         log(f"FAIL: {short(e, 2000)}")
     finally:
-        code = server.stop()
+        server.stop()
         if failed or mismatches or interrupted:
             tail = server.log_tail(40)
             if tail:
