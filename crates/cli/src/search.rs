@@ -125,6 +125,8 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         },
         ef: a.ef,
         filter,
+        exact: false,
+        offset: 0,
     };
     let t = Instant::now();
     let hits = c.search(&req)?;

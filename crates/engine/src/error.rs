@@ -60,6 +60,10 @@ pub enum Error {
         point: PointId,
         name: String,
     },
+    /// An update named a point that does not exist (Qdrant answers 404 "No point with id X
+    /// found").
+    #[error("collection `{collection}`: no point with id {point} found")]
+    PointNotFound { collection: String, point: PointId },
     /// The text embedder failed (model files missing, a text it could not take), or returned
     /// something other than it promised.
     #[error("collection `{collection}`, vector `{vector}`: cannot embed text: {error}")]

@@ -29,6 +29,7 @@ mod point;
 mod schema;
 mod segment;
 mod text;
+mod update;
 
 pub use collection::{
     Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo,
@@ -43,3 +44,4 @@ pub use schema::{
     CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
     Quantization, Schema, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
 };
+pub use update::{PayloadUpdate, PointSelector};

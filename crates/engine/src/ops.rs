@@ -10,6 +10,8 @@
 //! ```
 //! Vectors are logged after validation and cosine normalisation, so replay re-applies exactly
 //! what was acknowledged.
+//! Payload and vector updates are logged as upserts of the resulting whole points (no op code
+//! of their own): replay never needs the row they replaced (`collection/update.rs`).
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
@@ -25,6 +27,18 @@ pub(crate) struct PreparedPoint {
     pub id: PointId,
     pub vectors: Vec<(String, Vec<f32>)>,
     pub payload: Vec<u8>,
+}
+
+impl PreparedPoint {
+    /// Bytes the point takes in an encoded upsert.
+    pub fn encoded_len(&self) -> usize {
+        let vectors: usize = self
+            .vectors
+            .iter()
+            .map(|(name, v)| 2 + name.len() + 4 + 4 * v.len())
+            .sum();
+        ENCODED_LEN + 2 + vectors + 4 + self.payload.len()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,6 +229,11 @@ mod tests {
             },
         ]);
         assert_eq!(Op::decode(&op.encode()).unwrap(), op);
+        let Op::Upsert(points) = &op else {
+            unreachable!()
+        };
+        let lens: usize = points.iter().map(PreparedPoint::encoded_len).sum();
+        assert_eq!(1 + 4 + lens, op.encode().len());
         let del = Op::Delete(vec![PointId::Num(1), PointId::Uuid(u128::MAX)]);
         assert_eq!(Op::decode(&del.encode()).unwrap(), del);
     }

@@ -90,11 +90,17 @@ pub struct SearchRequest {
     /// Cosine/dot: keep scores >= threshold; euclid: keep distances <= threshold.
     pub score_threshold: Option<f32>,
     pub with: With,
-    /// Beam width of graph search (raised to `k`); `None` = [`DEFAULT_EF`]. Ignored by exact
-    /// search.
+    /// Beam width of graph search (raised to `offset + k`); `None` = [`DEFAULT_EF`]. Ignored
+    /// by exact search.
     pub ef: Option<usize>,
     /// Only points whose payload passes; `None` = every point.
     pub filter: Option<quiver_filter::Filter>,
+    /// Score every live row of every segment on its stored `f32` vector (no graph, no
+    /// codes): the true top-k, at the cost of a full scan (Qdrant's `params.exact`).
+    pub exact: bool,
+    /// Skip this many of the best results: return ranks `offset..offset + k` (for paging;
+    /// the search looks for the best `offset + k`).
+    pub offset: usize,
 }
 
 /// Graph search beam width when a request does not set one.
@@ -110,7 +116,14 @@ impl SearchRequest {
             with: With::default(),
             ef: None,
             filter: None,
+            exact: false,
+            offset: 0,
         }
+    }
+
+    /// How many of the best results the search must find: `offset + k`.
+    pub(crate) fn depth(&self) -> usize {
+        self.k.saturating_add(self.offset)
     }
 }
 

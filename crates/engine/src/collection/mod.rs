@@ -53,6 +53,7 @@ mod seal;
 mod search;
 mod snapshot;
 mod state;
+mod update;
 mod write;
 
 pub use compaction::CompactionReport;

@@ -10,7 +10,7 @@ impl Collection {
         Ok((position, q))
     }
 
-    /// The `k` nearest points to one query, best first.
+    /// The `k` nearest points to one query (after the first `offset`), best first.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_usable()?;
         let (position, query) = self.prepare_query(req)?;
@@ -18,7 +18,7 @@ impl Collection {
         let snap = self.snapshot();
         let segments = &snap.segments;
         // No result list is longer than the collection: this bounds allocation for huge k.
-        let k = req.k.min(segments.iter().map(|s| s.rows()).sum());
+        let depth = req.depth().min(segments.iter().map(|s| s.rows()).sum());
         let mut per_segment = Vec::with_capacity(segments.len());
         let mut dist = 0;
         let ef = req.ef.unwrap_or(DEFAULT_EF);
@@ -30,10 +30,11 @@ impl Collection {
                 position,
                 kind,
                 &query,
-                k,
+                depth,
                 ef,
                 filter,
                 self.config.filter_scan_fraction,
+                req.exact,
             );
             dist += stats.distance_computations;
             per_segment.push(hits);
@@ -53,12 +54,16 @@ impl Collection {
         let snap = self.snapshot();
         let segments = &snap.segments;
         let mut out = vec![Vec::new(); reqs.len()];
-        // Group requests by vector so that each group is one matrix of queries.
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        // Group requests by vector (and exact or not) so that each group is one matrix of
+        // queries.
+        let mut groups: BTreeMap<(&str, bool), Vec<usize>> = BTreeMap::new();
         for (i, r) in reqs.iter().enumerate() {
-            groups.entry(r.vector_name.as_str()).or_default().push(i);
+            groups
+                .entry((r.vector_name.as_str(), r.exact))
+                .or_default()
+                .push(i);
         }
-        for (name, members) in groups {
+        for ((name, exact), members) in groups {
             let mut position = 0;
             let mut matrix = Vec::new();
             for &i in &members {
@@ -70,7 +75,7 @@ impl Collection {
             let rows: usize = segments.iter().map(|s| s.rows()).sum();
             let k = members
                 .iter()
-                .map(|&i| reqs[i].k)
+                .map(|&i| reqs[i].depth())
                 .max()
                 .unwrap_or(0)
                 .min(rows);
@@ -78,7 +83,8 @@ impl Collection {
                 vec![Vec::with_capacity(segments.len()); members.len()];
             let mut dist = 0;
             for seg in segments.iter() {
-                let (hits, stats) = if seg.graphs.get(position).is_some_and(Option::is_some) {
+                let graph = !exact && seg.graphs.get(position).is_some_and(Option::is_some);
+                let (hits, stats) = if graph {
                     // Graph search: one query per task.
                     let per: Vec<(Vec<Hit>, SearchStats)> = members
                         .par_iter()
@@ -91,10 +97,11 @@ impl Collection {
                                 position,
                                 kind,
                                 q,
-                                reqs[i].k.min(k),
+                                reqs[i].depth().min(k),
                                 ef,
                                 None,
                                 self.config.filter_scan_fraction,
+                                false,
                             )
                         })
                         .collect();
@@ -148,8 +155,8 @@ impl Collection {
         Ok(out)
     }
 
-    /// Merges per-segment hits (parallel to `segments`) into the final top-k, applies the
-    /// score threshold and fetches what was asked for.
+    /// Merges per-segment hits (parallel to `segments`) into the final top-k, skips the first
+    /// `offset`, applies the score threshold and fetches what was asked for.
     pub(super) fn merge(
         &self,
         req: &SearchRequest,
@@ -169,8 +176,9 @@ impl Collection {
                     .collect()
             })
             .collect();
-        quiver_kernels::merge_best_first(&runs, req.k)
+        quiver_kernels::merge_best_first(&runs, req.depth())
             .into_iter()
+            .skip(req.offset)
             .filter_map(|(score, packed)| {
                 let (s, offset) = ((packed >> 32) as usize, packed as u32);
                 let score = distance.external(score);
@@ -249,9 +257,10 @@ pub(super) fn rerank_count(k: usize) -> usize {
     (2 * k).max(10)
 }
 
-/// Searches one segment: its graph for `position` if it has one, else exactly. With a
-/// filter, the planner (`planner.rs`) picks exact search over the candidate rows or graph
-/// search with the filter checked during traversal.
+/// Searches one segment: its graph for `position` if it has one and `exact` is false, else
+/// exactly on the `f32` rows. With a filter, the planner (`planner.rs`) picks exact search over
+/// the candidate rows or graph search with the filter checked during traversal; with `exact`,
+/// always the former on the `f32` rows.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn search_segment(
     seg: &Segment,
@@ -263,11 +272,16 @@ pub(super) fn search_segment(
     ef: usize,
     filter: Option<&Filter>,
     scan_fraction: f64,
+    exact: bool,
 ) -> (Vec<Hit>, SearchStats) {
     seg.view_at(seq, |v| {
         let rows = v.vectors[position];
         let (dim, metric) = (kind.dim(), kind.distance().metric());
-        let graph = seg.graphs.get(position).and_then(Option::as_ref);
+        // Without a graph (nor its codes) every path below scores the f32 rows.
+        let graph = match exact {
+            true => None,
+            false => seg.graphs.get(position).and_then(Option::as_ref),
+        };
         let graph_search = |index: &GraphIndex, accept: &dyn Fn(u32) -> bool| {
             let exact = DenseScorer {
                 rows,

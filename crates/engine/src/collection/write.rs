@@ -3,6 +3,12 @@
 use super::seal::MAX_MUTABLE_ROWS;
 use super::*;
 
+/// An operation with its log record, checked against the record limit.
+pub(super) struct Encoded {
+    op: Op,
+    bytes: Vec<u8>,
+}
+
 impl Collection {
     /// Checks a vector against the schema; normalises it for cosine. Returns its position.
     pub(super) fn prepare_vector(
@@ -65,18 +71,21 @@ impl Collection {
                 name: missing.clone(),
             });
         }
-        let payload = if payload.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&payload)
-                .map_err(|e| self.invalid(format!("point {id}: payload: {e}")))?
-        };
+        let payload = self.payload_bytes(id, &payload)?;
         // BTreeMap iteration is schema order (the schema is a BTreeMap too).
         Ok(PreparedPoint {
             id,
             vectors: vectors.into_iter().collect(),
             payload,
         })
+    }
+
+    /// A payload as the log holds it (no bytes when empty).
+    pub(super) fn payload_bytes(&self, id: PointId, payload: &crate::Payload) -> Result<Vec<u8>> {
+        if payload.is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::to_vec(payload).map_err(|e| self.invalid(format!("point {id}: payload: {e}")))
     }
 
     /// Freezes the mutable segment for sealing if it is over the seal threshold.
@@ -87,9 +96,8 @@ impl Collection {
         Ok(())
     }
 
-    /// Logs, applies and (by default) fsyncs one operation: waits first if too many segments
-    /// await their seal. Returns its sequence number.
-    pub(super) fn write(&self, op: Op) -> Result<u64> {
+    /// Encodes an operation for the log, refusing one over the WAL's record limit.
+    pub(super) fn encode(&self, op: Op) -> Result<Encoded> {
         let bytes = op.encode();
         if bytes.len() > quiver_storage::wal::MAX_RECORD {
             return Err(self.invalid(format!(
@@ -98,10 +106,25 @@ impl Collection {
                 quiver_storage::wal::MAX_RECORD
             )));
         }
+        Ok(Encoded { op, bytes })
+    }
+
+    /// Logs, applies and (by default) fsyncs one operation: waits first if too many segments
+    /// await their seal. Returns its sequence number.
+    pub(super) fn write(&self, op: Op) -> Result<u64> {
+        let encoded = self.encode(op)?;
+        self.write_with(|_| Ok(encoded))
+    }
+
+    /// [`Collection::write`] of an operation made from the current state: `make` runs under
+    /// the state write lock, so no other write comes between what it reads and what is
+    /// logged (a read-modify-write). An error from `make` changes nothing.
+    pub(super) fn write_with(&self, make: impl FnOnce(&State) -> Result<Encoded>) -> Result<u64> {
         self.wait_for_room()?;
         let seq = {
             let mut state = self.state.write();
             self.check_usable()?;
+            let Encoded { op, bytes } = make(&state)?;
             if let Op::Upsert(points) = &op
                 && state.mutable.rows() + points.len() > MAX_MUTABLE_ROWS
                 && let Err(e) = self.freeze(&mut state)
