@@ -29,8 +29,6 @@ pub const DATA_DIR_KIND: FileKind = FileKind {
 };
 
 const META_FILE: &str = "quiver.meta";
-/// Largest seal threshold accepted: the mutable segment lives in memory.
-const MAX_SEAL_THRESHOLD: u64 = 1 << 40;
 const COLLECTIONS_DIR: &str = "collections";
 
 /// Options for opening a data directory.
@@ -201,37 +199,7 @@ impl Database {
         validate_name(name)?;
         schema.validate()?;
         self.shared.models.check_schema(&schema)?;
-        if !(1..=MAX_SEAL_THRESHOLD).contains(&config.seal_threshold_bytes) {
-            return Err(Error::InvalidSchema {
-                reason: format!(
-                    "seal_threshold_bytes must be between 1 and {MAX_SEAL_THRESHOLD}, not {}",
-                    config.seal_threshold_bytes
-                ),
-            });
-        }
-        if config.merge_factor == 1 || config.merge_factor > 1000 {
-            return Err(Error::InvalidSchema {
-                reason: format!(
-                    "merge_factor must be 0 (no size merges) or 2 to 1000, not {}",
-                    config.merge_factor
-                ),
-            });
-        }
-        if config.max_segment_bytes == 0 {
-            return Err(Error::InvalidSchema {
-                reason: "max_segment_bytes must be above 0".into(),
-            });
-        }
-        for (name, value) in [
-            ("compact_deleted_fraction", config.compact_deleted_fraction),
-            ("filter_scan_fraction", config.filter_scan_fraction),
-        ] {
-            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
-                return Err(Error::InvalidSchema {
-                    reason: format!("{name} must be between 0 and 1, not {value}"),
-                });
-            }
-        }
+        config.validate()?;
         let mut collections = self.lock();
         let dir = self.root.join(COLLECTIONS_DIR);
         if collections.contains_key(name) || dir.join(name).exists() {

@@ -41,5 +41,5 @@ pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
     CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
-    Quantization, Schema, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
+    Quantization, Schema, SettingsPatch, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
 };
