@@ -20,6 +20,7 @@
 //! JSON payload). Writes are logged and (by default) fsynced before they return; see
 //! `ARCHITECTURE.md` for the write and query paths.
 
+mod aliases;
 mod collection;
 mod database;
 mod error;
@@ -30,6 +31,7 @@ mod schema;
 mod segment;
 mod text;
 
+pub use aliases::{ALIASES_KIND, AliasAction};
 pub use collection::{
     Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo,
 };
