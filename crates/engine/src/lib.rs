@@ -37,7 +37,9 @@ pub use collection::{
 };
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
-pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use point::{
+    DEFAULT_EF, OrderValue, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
+};
 pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;

@@ -51,6 +51,7 @@ mod field_index;
 mod inspect;
 mod maintenance;
 mod open;
+mod order;
 mod publish;
 mod read;
 mod seal;
