@@ -4,11 +4,17 @@
 //! DATA_DIR/
 //!   quiver.meta            framed file (magic QVMETA\x1a\n): the directory's format version
 //!   LOCK                   held with an exclusive file lock while a process has it open
-//!   collections/<name>/    manifest, wal/, segments/ (see collection.rs and docs/format.md)
+//!   aliases                framed file (magic QVALIAS\n): alias -> collection, JSON (aliases.rs);
+//!                          absent until the first alias
+//!   collections/<name>/    manifest, wal/, segments/ (see collection/ and docs/format.md)
 //! ```
 //! Creating a collection builds it under a temporary name and renames it into place; dropping
 //! renames it away before deleting, so a crash leaves either the whole collection or none.
+//! Aliases and collection names never overlap. Dropping a collection removes its aliases
+//! after its directory is gone; aliases left naming no collection by a crash in between are
+//! removed at the next open.
 
+use crate::aliases::{self, AliasAction, AliasMap};
 use crate::collection::{Collection, DirLock, Durability, Shared};
 use crate::error::{Error, Result};
 use crate::schema::{CollectionConfig, Schema};
@@ -29,8 +35,6 @@ pub const DATA_DIR_KIND: FileKind = FileKind {
 };
 
 const META_FILE: &str = "quiver.meta";
-/// Largest seal threshold accepted: the mutable segment lives in memory.
-const MAX_SEAL_THRESHOLD: u64 = 1 << 40;
 const COLLECTIONS_DIR: &str = "collections";
 
 /// Options for opening a data directory.
@@ -62,9 +66,14 @@ impl std::fmt::Debug for DatabaseOptions {
 }
 
 /// An open data directory. Cheap to share (`Arc`); all methods take `&self`.
+///
+/// Locks, in this order: `collections` → `aliases` → `damaged`.
 pub struct Database {
     root: PathBuf,
     collections: Mutex<BTreeMap<String, Arc<Collection>>>,
+    /// As in the `aliases` file; changed only with `collections` held, so that a collection
+    /// cannot be created or dropped in the middle of a change.
+    aliases: Mutex<AliasMap>,
     /// Collections that failed to open, with the reason: listed, and droppable.
     damaged: Mutex<BTreeMap<String, String>>,
     shared: Shared,
@@ -78,6 +87,7 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// Checks a collection or alias name.
 fn validate_name(name: &str) -> Result<()> {
     let bad = |reason: &str| {
         Err(Error::InvalidName {
@@ -143,6 +153,7 @@ impl Database {
         let db = Database {
             root,
             collections: Mutex::new(BTreeMap::new()),
+            aliases: Mutex::new(AliasMap::new()),
             damaged: Mutex::new(BTreeMap::new()),
             shared: Shared {
                 durability: options.durability,
@@ -179,7 +190,22 @@ impl Database {
                 }
             }
         }
+        let mut aliases = aliases::load(&db.root)?;
+        let damaged = db.damaged.lock().clone();
+        let before = aliases.len();
+        aliases.retain(|alias, target| {
+            let known = found.contains_key(target) || damaged.contains_key(target);
+            if !known {
+                // A drop interrupted between removing the directory and the aliases.
+                log::info!("removing alias `{alias}` of collection `{target}`, which is gone");
+            }
+            known
+        });
+        if aliases.len() != before {
+            aliases::save(&db.root, &aliases)?;
+        }
         *db.collections.lock() = found;
+        *db.aliases.lock() = aliases;
         Ok(db)
     }
 
@@ -201,42 +227,18 @@ impl Database {
         validate_name(name)?;
         schema.validate()?;
         self.shared.models.check_schema(&schema)?;
-        if !(1..=MAX_SEAL_THRESHOLD).contains(&config.seal_threshold_bytes) {
-            return Err(Error::InvalidSchema {
-                reason: format!(
-                    "seal_threshold_bytes must be between 1 and {MAX_SEAL_THRESHOLD}, not {}",
-                    config.seal_threshold_bytes
-                ),
-            });
-        }
-        if config.merge_factor == 1 || config.merge_factor > 1000 {
-            return Err(Error::InvalidSchema {
-                reason: format!(
-                    "merge_factor must be 0 (no size merges) or 2 to 1000, not {}",
-                    config.merge_factor
-                ),
-            });
-        }
-        if config.max_segment_bytes == 0 {
-            return Err(Error::InvalidSchema {
-                reason: "max_segment_bytes must be above 0".into(),
-            });
-        }
-        for (name, value) in [
-            ("compact_deleted_fraction", config.compact_deleted_fraction),
-            ("filter_scan_fraction", config.filter_scan_fraction),
-        ] {
-            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
-                return Err(Error::InvalidSchema {
-                    reason: format!("{name} must be between 0 and 1, not {value}"),
-                });
-            }
-        }
+        config.validate()?;
         let mut collections = self.lock();
         let dir = self.root.join(COLLECTIONS_DIR);
         if collections.contains_key(name) || dir.join(name).exists() {
             return Err(Error::CollectionExists {
                 name: name.to_string(),
+            });
+        }
+        if let Some(target) = self.aliases.lock().get(name) {
+            return Err(Error::AliasExists {
+                alias: name.to_string(),
+                collection: target.clone(),
             });
         }
         let tmp = dir.join(format!(".creating-{name}"));
@@ -252,11 +254,25 @@ impl Database {
         Ok(c)
     }
 
+    /// The collection named `name`, or the one alias `name` names.
     pub fn collection(&self, name: &str) -> Result<Arc<Collection>> {
-        if let Some(c) = self.lock().get(name) {
-            return Ok(Arc::clone(c));
-        }
-        Err(match self.damaged.lock().get(name) {
+        let target = {
+            let collections = self.lock();
+            if let Some(c) = collections.get(name) {
+                return Ok(Arc::clone(c));
+            }
+            let target = self.aliases.lock().get(name).cloned();
+            if let Some(c) = target.as_ref().and_then(|t| collections.get(t)) {
+                return Ok(Arc::clone(c));
+            }
+            target.unwrap_or_else(|| name.to_string())
+        };
+        Err(self.unavailable(&target))
+    }
+
+    /// Why there is no open collection `name`: damaged, or not found.
+    fn unavailable(&self, name: &str) -> Error {
+        match self.damaged.lock().get(name) {
             Some(reason) => Error::CollectionDamaged {
                 name: name.to_string(),
                 reason: reason.clone(),
@@ -264,7 +280,7 @@ impl Database {
             None => Error::CollectionNotFound {
                 name: name.to_string(),
             },
-        })
+        }
     }
 
     pub fn list_collections(&self) -> Vec<String> {
@@ -276,10 +292,16 @@ impl Database {
         self.damaged.lock().clone()
     }
 
-    /// Drops a collection (a damaged one too) and deletes its files. Handles still held
-    /// elsewhere start failing.
+    /// Drops a collection (a damaged one too; not by an alias) and deletes its files and its
+    /// aliases. Handles still held elsewhere start failing.
     pub fn drop_collection(&self, name: &str) -> Result<()> {
-        let removed = self.lock().remove(name);
+        let (removed, had_aliases) = {
+            let mut collections = self.lock();
+            let mut aliases = self.aliases.lock();
+            let before = aliases.len();
+            aliases.retain(|_, target| target != name);
+            (collections.remove(name), aliases.len() != before)
+        };
         match removed {
             // Waits for its maintenance to finish, without holding the collections lock.
             Some(c) => c.mark_dropped(),
@@ -296,9 +318,73 @@ impl Database {
         let to = dir.join(format!(".dropping-{name}"));
         std::fs::rename(&from, &to).at(&from)?;
         qfs::sync_dir(&dir)?;
+        if had_aliases {
+            // The current set: changes made meanwhile are in it too.
+            let aliases = self.aliases.lock();
+            aliases::save(&self.root, &aliases)?;
+        }
         std::fs::remove_dir_all(&to).at(&to)?;
         Ok(())
     }
+
+    /// Applies alias changes in order, all or nothing: the first action that fails (an alias
+    /// name that is not valid or is a collection's name, a missing target collection or
+    /// alias to rename) leaves every alias as it was. The new set is durable before it
+    /// returns and before anyone can resolve it.
+    pub fn update_aliases(&self, actions: &[AliasAction]) -> Result<()> {
+        let collections = self.lock();
+        let damaged = self.damaged.lock().clone();
+        let is_collection =
+            |name: &str| collections.contains_key(name) || damaged.contains_key(name);
+        let mut aliases = self.aliases.lock();
+        let mut next = aliases.clone();
+        for action in actions {
+            match action {
+                AliasAction::Create { alias, collection } => {
+                    check_alias_name(alias, is_collection)?;
+                    if !collections.contains_key(collection) {
+                        return Err(self.unavailable(collection));
+                    }
+                    next.insert(alias.clone(), collection.clone());
+                }
+                AliasAction::Delete { alias } => {
+                    next.remove(alias);
+                }
+                AliasAction::Rename { old, new } => {
+                    check_alias_name(new, is_collection)?;
+                    let target = next
+                        .remove(old)
+                        .ok_or_else(|| Error::AliasNotFound { alias: old.clone() })?;
+                    next.insert(new.clone(), target);
+                }
+            }
+        }
+        if next != *aliases {
+            aliases::save(&self.root, &next)?;
+            *aliases = next;
+        }
+        Ok(())
+    }
+
+    /// Every alias with its collection, by alias.
+    pub fn list_aliases(&self) -> Vec<(String, String)> {
+        self.aliases
+            .lock()
+            .iter()
+            .map(|(a, c)| (a.clone(), c.clone()))
+            .collect()
+    }
+}
+
+/// An alias name must be a valid name and not a collection's.
+fn check_alias_name(alias: &str, is_collection: impl Fn(&str) -> bool) -> Result<()> {
+    validate_name(alias)?;
+    if is_collection(alias) {
+        return Err(Error::CollectionExists {
+            name: alias.to_string(),
+        });
+    }
+    Ok(())
 }
 
 impl Drop for Database {

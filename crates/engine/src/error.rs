@@ -22,6 +22,14 @@ pub enum Error {
     CollectionDamaged { name: String, reason: String },
     #[error("collection `{name}` already exists")]
     CollectionExists { name: String },
+    /// Renaming an alias that does not exist.
+    #[error("alias `{alias}` does not exist")]
+    AliasNotFound { alias: String },
+    /// Creating a collection under a name an alias has.
+    #[error(
+        "`{alias}` is an alias of collection `{collection}`: delete the alias before creating a collection of that name"
+    )]
+    AliasExists { alias: String, collection: String },
     #[error("invalid collection name `{name}`: {reason}")]
     InvalidName { name: String, reason: String },
     #[error("invalid schema: {reason}")]

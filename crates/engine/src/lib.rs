@@ -20,6 +20,7 @@
 //! JSON payload). Writes are logged and (by default) fsynced before they return; see
 //! `ARCHITECTURE.md` for the write and query paths.
 
+mod aliases;
 mod collection;
 mod database;
 mod error;
@@ -31,17 +32,20 @@ mod segment;
 mod text;
 mod update;
 
+pub use aliases::{ALIASES_KIND, AliasAction};
 pub use collection::{
     Collection, CollectionInfo, CompactionReport, Durability, RecoveryReport, SegmentInfo,
 };
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
-pub use point::{DEFAULT_EF, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+pub use point::{
+    DEFAULT_EF, OrderValue, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
+};
 pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
     CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
-    Quantization, Schema, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
+    Quantization, Schema, SettingsPatch, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
 };
 pub use update::{PayloadUpdate, PointSelector};

@@ -71,6 +71,14 @@ pub struct Record {
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
 }
 
+/// The payload value [`crate::Collection::scroll_ordered`] placed a point at (Qdrant's
+/// `order_value`): an integer index's values stay exact integers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OrderValue {
+    Int(i64),
+    Float(f64),
+}
+
 /// A search result. `score`: cosine and dot, higher is better; euclid, the distance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredPoint {

@@ -232,6 +232,12 @@ impl VectorKind {
             VectorKind::Dense { distance, .. } | VectorKind::Text { distance, .. } => *distance,
         }
     }
+
+    fn index_mut(&mut self) -> &mut IndexKind {
+        match self {
+            VectorKind::Dense { index, .. } | VectorKind::Text { index, .. } => index,
+        }
+    }
 }
 
 /// The vectors of a collection, by name. The name `""` is the unnamed default vector.
@@ -364,5 +370,104 @@ impl Default for CollectionConfig {
             max_segment_bytes: 2 << 30,
             filter_scan_fraction: DEFAULT_FILTER_SCAN_FRACTION,
         }
+    }
+}
+
+/// Largest seal threshold accepted: the mutable segment lives in memory.
+const MAX_SEAL_THRESHOLD: u64 = 1 << 40;
+
+impl CollectionConfig {
+    /// Checks every setting's range; [`crate::Database::create_collection`] and
+    /// [`crate::Collection::update_settings`] both call it, so the two accept the same values.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(Error::InvalidSchema { reason });
+        if !(1..=MAX_SEAL_THRESHOLD).contains(&self.seal_threshold_bytes) {
+            return invalid(format!(
+                "seal_threshold_bytes must be between 1 and {MAX_SEAL_THRESHOLD}, not {}",
+                self.seal_threshold_bytes
+            ));
+        }
+        if self.merge_factor == 1 || self.merge_factor > 1000 {
+            return invalid(format!(
+                "merge_factor must be 0 (no size merges) or 2 to 1000, not {}",
+                self.merge_factor
+            ));
+        }
+        if self.max_segment_bytes == 0 {
+            return invalid("max_segment_bytes must be above 0".into());
+        }
+        for (name, value) in [
+            ("compact_deleted_fraction", self.compact_deleted_fraction),
+            ("filter_scan_fraction", self.filter_scan_fraction),
+        ] {
+            if !(value.is_finite() && (0.0..=1.0).contains(&value)) {
+                return invalid(format!("{name} must be between 0 and 1, not {value}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Changes to a collection's settings ([`crate::Collection::update_settings`]); `None` keeps
+/// a setting as it is. Values are checked as at creation ([`Schema::validate`],
+/// [`CollectionConfig::validate`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsPatch {
+    /// `m` of every vector with an HNSW index. Segments sealed or merged from then on are
+    /// built with it; existing graphs stay as they are.
+    pub hnsw_m: Option<usize>,
+    /// `ef_construction` of every vector with an HNSW index, like `hnsw_m`.
+    pub hnsw_ef_construction: Option<usize>,
+    pub seal_threshold_bytes: Option<u64>,
+    pub compact_deleted_fraction: Option<f64>,
+    pub merge_factor: Option<usize>,
+    pub max_segment_bytes: Option<u64>,
+    pub filter_scan_fraction: Option<f64>,
+}
+
+impl SettingsPatch {
+    /// The schema and settings with the patch applied, checked. Graph parameters on a schema
+    /// without an HNSW vector are an error: nothing would use them.
+    pub(crate) fn apply(
+        &self,
+        schema: &Schema,
+        config: &CollectionConfig,
+    ) -> Result<(Schema, CollectionConfig)> {
+        let mut schema = schema.clone();
+        if self.hnsw_m.is_some() || self.hnsw_ef_construction.is_some() {
+            let mut graphs = 0;
+            for kind in schema.vectors.values_mut() {
+                if let IndexKind::Hnsw {
+                    m, ef_construction, ..
+                } = kind.index_mut()
+                {
+                    *m = self.hnsw_m.unwrap_or(*m);
+                    *ef_construction = self.hnsw_ef_construction.unwrap_or(*ef_construction);
+                    graphs += 1;
+                }
+            }
+            if graphs == 0 {
+                return Err(Error::InvalidSchema {
+                    reason: "hnsw m and ef_construction apply to vectors with an hnsw index, and the collection has none".into(),
+                });
+            }
+        }
+        let old = config;
+        let config = CollectionConfig {
+            seal_threshold_bytes: self
+                .seal_threshold_bytes
+                .unwrap_or(old.seal_threshold_bytes),
+            compact_deleted_fraction: self
+                .compact_deleted_fraction
+                .unwrap_or(old.compact_deleted_fraction),
+            merge_factor: self.merge_factor.unwrap_or(old.merge_factor),
+            max_segment_bytes: self.max_segment_bytes.unwrap_or(old.max_segment_bytes),
+            filter_scan_fraction: self
+                .filter_scan_fraction
+                .unwrap_or(old.filter_scan_fraction),
+        };
+        schema.validate()?;
+        config.validate()?;
+        Ok((schema, config))
     }
 }

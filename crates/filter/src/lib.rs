@@ -70,7 +70,7 @@ pub use error::{Error, Result};
 pub use filter::{
     Condition, FieldCondition, FieldTest, Filter, Match, MinShould, Range, Scalar, ScalarList,
 };
-pub use index::{FieldIndex, FieldIndexBuilder, FieldIndexes, IndexKind};
+pub use index::{FieldIndex, FieldIndexBuilder, FieldIndexes, IndexKind, NumericValues};
 pub use key::{KeyPath, MAX_KEY_STEPS};
 pub use parse::MAX_DEPTH;
 pub use plan::{

@@ -135,15 +135,17 @@ impl Collection {
 
     /// Live rows a segment may hold: `max_segment_bytes` of vectors.
     pub(super) fn max_segment_rows(&self) -> u64 {
-        let row_bytes = (self.schema.dims().iter().sum::<usize>() as u64 * 4).max(1);
-        (self.config.max_segment_bytes / row_bytes).clamp(1, u64::from(u32::MAX))
+        let settings = self.settings();
+        let row_bytes = (settings.schema.dims().iter().sum::<usize>() as u64 * 4).max(1);
+        (settings.config.max_segment_bytes / row_bytes).clamp(1, u64::from(u32::MAX))
     }
 
     /// The merges the collection's settings call for (after a seal, in the background).
     pub(super) fn compact_by_policy(&self, published: &mut Published) -> Result<CompactionReport> {
+        let config = self.config();
         let policy = MergePolicy {
-            deleted_fraction: self.config.compact_deleted_fraction,
-            merge_factor: self.config.merge_factor,
+            deleted_fraction: config.compact_deleted_fraction,
+            merge_factor: config.merge_factor,
             max_rows: self.max_segment_rows(),
         };
         self.compact_with(published, &policy)
@@ -205,7 +207,7 @@ impl Collection {
                 .is_some_and(|w| w & (1 << (row % 64)) != 0)
         };
         // 2. Write live rows into the new segment, remembering where each came from.
-        let dims = self.schema.dims();
+        let dims = self.schema().dims();
         let mut origin: Vec<(usize, u32)> = Vec::new();
         let mut dropped_rows = 0u64;
         let live_rows: usize = chosen

@@ -11,8 +11,9 @@ impl Collection {
         &self,
         files: &segfiles::SegmentFiles,
     ) -> Result<Vec<Option<GraphIndex>>> {
+        let schema = self.schema();
         self.pool.install(|| {
-            self.schema
+            schema
                 .vectors
                 .values()
                 .enumerate()

@@ -29,10 +29,11 @@ pub struct SegmentInfo {
 impl Collection {
     pub fn info(&self) -> Result<CollectionInfo> {
         let segments = self.segment_list();
+        let settings = self.settings();
         Ok(CollectionInfo {
             name: self.name.clone(),
-            schema: self.schema.clone(),
-            config: self.config.clone(),
+            schema: (*settings.schema).clone(),
+            config: settings.config.clone(),
             points: segments.iter().map(|s| s.live() as u64).sum(),
             segments: segments
                 .iter()
@@ -56,8 +57,9 @@ impl Collection {
         // The id map against the segments under the state lock (no write half-applied); the
         // files, which are immutable, after it.
         let sealed = self.check_id_map()?;
+        let dims = self.schema().dims();
         for (dir, rows) in sealed {
-            segfiles::open_segment(&dir, rows, &self.schema.dims())?;
+            segfiles::open_segment(&dir, rows, &dims)?;
         }
         Ok(())
     }

@@ -5,10 +5,13 @@
 //! later one): `maintenance` (one seal or compaction at a time) → `state` (id map; its write
 //! lock is held while a write is appended to the WAL and applied, so WAL order = apply order)
 //! → `segments` (the list and sequence number readers snapshot) → `readers` → a segment's own
-//! locks. **No lock is held across a parallel section of the shared rayon pool**: a pool
-//! thread waiting for its tasks may run another task that wants the same lock (rayon#592).
-//! Work that runs in parallel under a lock (graph builds, LVQ encoding, under `maintenance`)
-//! runs in the database's build pool, whose tasks take no collection lock.
+//! locks. `settings` (schema and config) is a leaf: held only to clone or replace its
+//! `Arc`, never while taking another lock; it is replaced under `maintenance`, which every
+//! publish holds, so a manifest never mixes old and new settings. **No lock is held across
+//! a parallel section of the shared rayon pool**: a pool thread waiting for its tasks may
+//! run another task that wants the same lock (rayon#592). Work that runs in parallel under
+//! a lock (graph builds, LVQ encoding, under `maintenance`) runs in the database's build
+//! pool, whose tasks take no collection lock.
 //!
 //! **Reads are snapshots**: a search sees every operation up to one sequence number and none
 //! after it (rows written later are outside its view, rows deleted later are live in it), so
@@ -19,7 +22,8 @@ use crate::ops::{Op, PreparedPoint};
 use crate::planner::{self, RowFilter, parse_payload, payload_or_empty};
 use crate::point::{DEFAULT_EF, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
 use crate::schema::{
-    CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, VectorKind,
+    CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, SettingsPatch,
+    VectorKind,
 };
 use crate::segment::GraphIndex;
 use crate::segment::{Segment, View};
@@ -47,10 +51,12 @@ mod field_index;
 mod inspect;
 mod maintenance;
 mod open;
+mod order;
 mod publish;
 mod read;
 mod seal;
 mod search;
+mod settings;
 mod snapshot;
 mod state;
 mod update;
@@ -60,6 +66,7 @@ pub use compaction::CompactionReport;
 pub use durability::Durability;
 pub use inspect::{CollectionInfo, SegmentInfo};
 use maintenance::Signal;
+use settings::Settings;
 use snapshot::{ReadState, Readers, Snapshot};
 use state::{Loc, State, apply};
 
@@ -96,8 +103,8 @@ pub struct RecoveryReport {
 pub struct Collection {
     name: String,
     dir: PathBuf,
-    schema: Schema,
-    config: CollectionConfig,
+    /// Schema and config, replaced whole by [`Collection::update_settings`].
+    settings: RwLock<Arc<Settings>>,
     durability: Durability,
     wal: Wal,
     maintenance: Mutex<Published>,
@@ -137,8 +144,15 @@ impl Collection {
         &self.name
     }
 
-    pub fn schema(&self) -> &Schema {
-        &self.schema
+    /// The schema as it is now (graph parameters change with
+    /// [`Collection::update_settings`]; vectors, dimensions and distances never do).
+    pub fn schema(&self) -> Arc<Schema> {
+        Arc::clone(&self.settings.read().schema)
+    }
+
+    /// The collection's settings as they are now.
+    pub fn config(&self) -> CollectionConfig {
+        self.settings.read().config.clone()
     }
 
     pub fn recovery_report(&self) -> &RecoveryReport {

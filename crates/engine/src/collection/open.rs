@@ -145,8 +145,10 @@ impl Collection {
         let collection = Arc::new(Collection {
             name: name.to_string(),
             dir: dir.to_path_buf(),
-            schema,
-            config,
+            settings: RwLock::new(Arc::new(Settings {
+                schema: Arc::new(schema),
+                config,
+            })),
             durability: shared.durability,
             wal,
             maintenance: Mutex::new(Published {

@@ -59,9 +59,10 @@ impl Collection {
                 deleted_gen: generation,
             });
         }
+        let settings = self.settings();
         manifest_for(
-            &self.schema,
-            &self.config,
+            &settings.schema,
+            &settings.config,
             &self.payload_indexes.read(),
             entries,
             next_segment_id,

@@ -70,7 +70,7 @@ impl Collection {
     }
 
     pub(super) fn vectors_of(&self, view: &View<'_>, row: u32) -> BTreeMap<String, Vec<f32>> {
-        self.schema
+        self.schema()
             .vectors
             .iter()
             .enumerate()

@@ -22,7 +22,7 @@ impl Collection {
         self.wal.rotate()?;
         let fresh = Arc::new(Segment::new_mutable(
             state.next_segment_id,
-            self.schema.vectors.len(),
+            self.schema().vectors.len(),
         ));
         state.next_segment_id += 1;
         state.by_id.insert(fresh.id, Arc::clone(&fresh));
@@ -68,7 +68,7 @@ impl Collection {
             return self.publish(published, seq, &[]);
         }
         // Every row, deleted ones too: offsets stay valid. No pushes reach a frozen segment.
-        let dims = self.schema.dims();
+        let dims = self.schema().dims();
         let (files, graphs, fields) = frozen.with_view(|v| {
             self.build_segment(frozen.id, v.rows(), |w| {
                 (0..v.rows()).try_for_each(|row| copy_row(w, v, &dims, row))
@@ -126,7 +126,7 @@ impl Collection {
         Vec<Option<GraphIndex>>,
         quiver_filter::FieldIndexes,
     )> {
-        let dims = self.schema.dims();
+        let dims = self.schema().dims();
         let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims)?;
         rows_into(&mut w)?;
         let (dir, _) = w.finish()?;

@@ -14,7 +14,8 @@ impl Collection {
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_usable()?;
         let (position, query) = self.prepare_query(req)?;
-        let kind = &self.schema.vectors[&req.vector_name];
+        let settings = self.settings();
+        let kind = &settings.schema.vectors[&req.vector_name];
         let snap = self.snapshot();
         let segments = &snap.segments;
         // No result list is longer than the collection: this bounds allocation for huge k.
@@ -33,7 +34,7 @@ impl Collection {
                 depth,
                 ef,
                 filter,
-                self.config.filter_scan_fraction,
+                settings.config.filter_scan_fraction,
                 req.exact,
             );
             dist += stats.distance_computations;
@@ -51,6 +52,7 @@ impl Collection {
             // Filtered searches are planned per query and segment: one query per task.
             return reqs.par_iter().map(|r| self.search(r)).collect();
         }
+        let settings = self.settings();
         let snap = self.snapshot();
         let segments = &snap.segments;
         let mut out = vec![Vec::new(); reqs.len()];
@@ -71,7 +73,7 @@ impl Collection {
                 position = p;
                 matrix.extend_from_slice(&q);
             }
-            let kind = &self.schema.vectors[name];
+            let kind = &settings.schema.vectors[name];
             let rows: usize = segments.iter().map(|s| s.rows()).sum();
             let k = members
                 .iter()
@@ -100,7 +102,7 @@ impl Collection {
                                 reqs[i].depth().min(k),
                                 ef,
                                 None,
-                                self.config.filter_scan_fraction,
+                                settings.config.filter_scan_fraction,
                                 false,
                             )
                         })
@@ -164,7 +166,7 @@ impl Collection {
         seq: u64,
         per_segment: Vec<Vec<Hit>>,
     ) -> Result<Vec<ScoredPoint>> {
-        let distance = self.schema.vectors[&req.vector_name].distance();
+        let distance = self.schema().vectors[&req.vector_name].distance();
         // Each segment's hits are best first: a k-way merge keeps the k best. Packing
         // (segment index, offset) into the id breaks ties by segment, then offset.
         let runs: Vec<Vec<(f32, u64)>> = per_segment
@@ -205,6 +207,7 @@ impl Collection {
     pub fn explain(&self, filter: &Filter) -> Result<String> {
         self.check_usable()?;
         let mut out = String::new();
+        let settings = self.settings();
         let snap = self.snapshot();
         for seg in snap.segments.iter() {
             let line = seg.view_at(snap.seq, |v| {
@@ -213,7 +216,7 @@ impl Collection {
                 let plan = quiver_filter::describe(filter, &fields, rows);
                 let rf = RowFilter::new(filter, seg, v);
                 let candidates = rf.candidate_count();
-                let strategies: Vec<String> = self
+                let strategies: Vec<String> = settings
                     .schema
                     .vectors
                     .keys()
@@ -224,9 +227,9 @@ impl Collection {
                             graph.as_ref().is_some_and(|g| g.codes.is_some()),
                             candidates,
                             u64::from(rows),
-                            self.config.filter_scan_fraction,
+                            settings.config.filter_scan_fraction,
                         );
-                        let label = if self.schema.vectors.len() > 1 {
+                        let label = if settings.schema.vectors.len() > 1 {
                             format!("vector `{name}`: ")
                         } else {
                             String::new()

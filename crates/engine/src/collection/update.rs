@@ -165,9 +165,10 @@ impl Collection {
                 loc.segment
             ))
         })?;
+        let schema = self.schema();
         seg.with_view(|v| {
-            let mut vectors = Vec::with_capacity(self.schema.vectors.len());
-            for (position, (name, kind)) in self.schema.vectors.iter().enumerate() {
+            let mut vectors = Vec::with_capacity(schema.vectors.len());
+            for (position, (name, kind)) in schema.vectors.iter().enumerate() {
                 let row = v.vector(position, kind.dim(), loc.offset);
                 if row.len() != kind.dim() {
                     return Err(corrupt(format!(

@@ -17,15 +17,13 @@ impl Collection {
         name: &str,
         v: &mut [f32],
     ) -> Result<usize> {
-        let position = self
-            .schema
-            .position(name)
-            .ok_or_else(|| Error::UnknownVector {
-                collection: self.name.clone(),
-                name: name.to_string(),
-                known: self.schema.names(),
-            })?;
-        let kind = &self.schema.vectors[name];
+        let schema = self.schema();
+        let position = schema.position(name).ok_or_else(|| Error::UnknownVector {
+            collection: self.name.clone(),
+            name: name.to_string(),
+            known: schema.names(),
+        })?;
+        let kind = &schema.vectors[name];
         if v.len() != kind.dim() {
             return Err(Error::DimensionMismatch {
                 collection: self.name.clone(),
@@ -60,7 +58,7 @@ impl Collection {
             self.prepare_vector(Some(id), name, v)?;
         }
         if let Some(missing) = self
-            .schema
+            .schema()
             .vectors
             .keys()
             .find(|k| !vectors.contains_key(*k))
@@ -90,7 +88,7 @@ impl Collection {
 
     /// Freezes the mutable segment for sealing if it is over the seal threshold.
     pub(super) fn freeze_if_full(&self, state: &mut State) -> Result<()> {
-        if state.mutable.bytes() >= self.config.seal_threshold_bytes {
+        if state.mutable.bytes() >= self.config().seal_threshold_bytes {
             self.freeze(state)?;
         }
         Ok(())
@@ -172,7 +170,7 @@ impl Collection {
 
     /// Fills the text-embedded vectors the points do not carry from their payloads.
     pub(super) fn embed_missing(&self, points: &mut [Point]) -> Result<()> {
-        for (name, kind) in &self.schema.vectors {
+        for (name, kind) in &self.schema().vectors {
             let Some(spec) = kind.embedding() else {
                 continue;
             };
@@ -216,14 +214,14 @@ impl Collection {
     /// from text): one vector per text, as an upsert would store it. Use it to search with a
     /// text query.
     pub fn embed_text(&self, vector_name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let kind = self
-            .schema
+        let schema = self.schema();
+        let kind = schema
             .vectors
             .get(vector_name)
             .ok_or_else(|| Error::UnknownVector {
                 collection: self.name.clone(),
                 name: vector_name.to_string(),
-                known: self.schema.names(),
+                known: schema.names(),
             })?;
         let Some(spec) = kind.embedding() else {
             return Err(self.invalid(format!(

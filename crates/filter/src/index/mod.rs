@@ -111,6 +111,14 @@ impl Values {
     }
 }
 
+/// The distinct values of a numeric field index, ascending (see [`FieldIndex::numeric_values`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NumericValues<'a> {
+    Integer(&'a [i64]),
+    /// No NaN, no -0.
+    Float(&'a [f64]),
+}
+
 /// One field's index over the rows of a segment. Immutable once built; see the module docs
 /// for what it holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +198,23 @@ impl FieldIndex {
     /// Rows holding at least one indexed value.
     pub fn indexed_rows(&self) -> &RoaringBitmap {
         &self.typed
+    }
+
+    /// An integer or float index's distinct values, ascending (`None` for keyword and bool
+    /// indexes): with [`FieldIndex::value_rows`], the rows in value order, for reading points
+    /// ordered by the field.
+    pub fn numeric_values(&self) -> Option<NumericValues<'_>> {
+        match &self.values {
+            Values::Integer(v) => Some(NumericValues::Integer(v)),
+            Values::Float(v) => Some(NumericValues::Float(v)),
+            Values::Keyword(_) | Values::Bool(_) => None,
+        }
+    }
+
+    /// The ascending rows holding the `i`-th distinct value (in value order); empty past the
+    /// last value.
+    pub fn value_rows(&self, i: usize) -> &[u32] {
+        self.postings.run(i)
     }
 
     /// Approximate heap bytes held.
