@@ -7,6 +7,7 @@ mod embed;
 mod import;
 mod progress;
 mod search;
+mod serve;
 mod sysinfo;
 mod texts;
 
@@ -117,6 +118,8 @@ enum Command {
     Compact { collection: String },
     /// Benchmark on a dataset directory (base.fvecs, query.fvecs, groundtruth.ivecs).
     Bench(bench::BenchArgs),
+    /// Serve the data directory over HTTP in Qdrant's REST dialect (docs/server.md).
+    Serve(serve::ServeArgs),
     /// Run the demo: generate a small dataset, import it into a collection, search it.
     Demo(demo::DemoArgs),
 }
@@ -311,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => import::run(&data, a)?,
         Command::Embed(a) => embed::run(a)?,
         Command::Search(a) => search::run(&data, a)?,
+        Command::Serve(a) => serve::run(&data, a)?,
         Command::Get {
             collection,
             ids,

@@ -27,6 +27,13 @@ pub struct SegmentInfo {
 }
 
 impl Collection {
+    /// Live points and segments, without touching the disk (for metrics).
+    pub fn size(&self) -> (u64, usize) {
+        let segments = self.segment_list();
+        let points = segments.iter().map(|s| s.live() as u64).sum();
+        (points, segments.len())
+    }
+
     pub fn info(&self) -> Result<CollectionInfo> {
         let segments = self.segment_list();
         let settings = self.settings();

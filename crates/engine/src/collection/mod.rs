@@ -164,6 +164,11 @@ impl Collection {
         self.distance_computations.load(Ordering::Relaxed)
     }
 
+    /// Sequence number of the last logged write (what a write's operation id is compared to).
+    pub fn last_seq(&self) -> u64 {
+        self.wal.last_seq()
+    }
+
     fn check_usable(&self) -> Result<()> {
         if self.dropped.load(Ordering::Acquire) {
             return Err(Error::Unavailable {

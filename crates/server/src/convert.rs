@@ -1,0 +1,477 @@
+//! Qdrant's JSON shapes to and from the engine's types. Every error names the member it is
+//! about (`points[3].vector[7]`).
+
+use crate::error::{ApiError, ApiResult};
+use quiver_engine::{Filter, Payload, PointId, Record, Schema, ScoredPoint};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The models `Document` inputs may name, as Qdrant's clients spell them.
+pub const DOCUMENT_MODELS: [&str; 1] = ["sentence-transformers/all-MiniLM-L6-v2"];
+
+pub fn point_id(v: &Value, at: &str) -> ApiResult<PointId> {
+    PointId::from_json(v).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Format error in JSON body: {at}: {v} is not a point id (an unsigned integer or a UUID string)"
+        ))
+    })
+}
+
+pub fn point_ids(v: &[Value], at: &str) -> ApiResult<Vec<PointId>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, v)| point_id(v, &format!("{at}[{i}]")))
+        .collect()
+}
+
+/// A point id as a path segment (`GET /collections/c/points/{id}`).
+pub fn point_id_text(s: &str) -> ApiResult<PointId> {
+    PointId::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Wrong input: `{s}` is not a point id (an unsigned integer or a UUID)"
+        ))
+    })
+}
+
+pub fn id_json(id: PointId) -> Value {
+    id.to_json()
+}
+
+/// A dense vector: a JSON array of numbers.
+pub fn dense(v: &Value, at: &str) -> ApiResult<Vec<f32>> {
+    let Value::Array(items) = v else {
+        return Err(ApiError::bad_request(format!(
+            "Format error in JSON body: {at}: expected a vector (an array of numbers), found {}",
+            kind(v)
+        )));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_f64().map(|x| x as f32).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}[{i}]: expected a number, found {}",
+                    kind(x)
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A vector input: numbers, or a text to embed.
+#[derive(Debug, Clone)]
+pub enum VectorInput {
+    Dense(Vec<f32>),
+    /// A text for the built-in model (its name was checked when parsed).
+    Document {
+        text: String,
+    },
+}
+
+/// A `Document` (`{"text": ..., "model": ...}`) or a dense vector. Sparse and multi-vectors
+/// are refused with a message saying so.
+pub fn vector_input(v: &Value, at: &str) -> ApiResult<VectorInput> {
+    match v {
+        Value::Array(items) if items.first().is_some_and(Value::is_array) => {
+            Err(ApiError::bad_request(format!(
+                "Wrong input: {at}: multi-vectors (lists of vectors) are not supported by this server yet"
+            )))
+        }
+        Value::Array(_) => Ok(VectorInput::Dense(dense(v, at)?)),
+        Value::Object(o) if o.contains_key("indices") => Err(ApiError::bad_request(format!(
+            "Wrong input: {at}: sparse vectors are not supported by this server yet"
+        ))),
+        Value::Object(o) if is_document(o) => {
+            let text = o.get("text").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}.text: expected a string"
+                ))
+            })?;
+            let model = o.get("model").and_then(Value::as_str).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}.model: expected the model name, one of: {}",
+                    DOCUMENT_MODELS.join(", ")
+                ))
+            })?;
+            for key in o.keys() {
+                if !matches!(key.as_str(), "text" | "model" | "options") {
+                    return Err(ApiError::bad_request(format!(
+                        "Format error in JSON body: {at}: unknown field `{key}` of a document, expected `text`, `model` or `options`"
+                    )));
+                }
+            }
+            check_model(model, at)?;
+            Ok(VectorInput::Document {
+                text: text.to_string(),
+            })
+        }
+        Value::Object(o) if o.contains_key("image") || o.contains_key("object") => {
+            Err(ApiError::bad_request(format!(
+                "Wrong input: {at}: only text documents can be embedded by this server (model {})",
+                DOCUMENT_MODELS.join(", ")
+            )))
+        }
+        other => Err(ApiError::bad_request(format!(
+            "Format error in JSON body: {at}: expected a vector (an array of numbers) or a document ({{\"text\", \"model\"}}), found {}",
+            kind(other)
+        ))),
+    }
+}
+
+/// A text document: `{"text": "...", "model": "..."}` (a vector named `text` holds an array).
+fn is_document(o: &Map<String, Value>) -> bool {
+    o.get("text").is_some_and(Value::is_string)
+}
+
+fn check_model(model: &str, at: &str) -> ApiResult<()> {
+    let known = DOCUMENT_MODELS.iter().any(|m| {
+        m.eq_ignore_ascii_case(model)
+            || m.rsplit('/')
+                .next()
+                .is_some_and(|short| short.eq_ignore_ascii_case(model))
+    });
+    if known {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "Wrong input: {at}.model: unknown model `{model}`; this server embeds text with: {}",
+            DOCUMENT_MODELS.join(", ")
+        )))
+    }
+}
+
+/// A point's vectors (`VectorStruct`): one unnamed vector, or an object of named ones.
+pub fn vector_struct(v: &Value, at: &str) -> ApiResult<Vec<(String, VectorInput)>> {
+    match v {
+        Value::Object(o) if !is_document(o) && !o.contains_key("indices") => o
+            .iter()
+            .map(|(name, v)| Ok((name.clone(), vector_input(v, &format!("{at}.{name}"))?)))
+            .collect(),
+        other => Ok(vec![(String::new(), vector_input(other, at)?)]),
+    }
+}
+
+/// Which payload members to return (`with_payload`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PayloadSelector {
+    None,
+    All,
+    Include(Vec<String>),
+    Exclude(Vec<String>),
+}
+
+impl PayloadSelector {
+    /// `true`/`false`, a list of keys, `{"include": [...]}` or `{"exclude": [...]}`; absent:
+    /// `default`.
+    pub fn parse(v: Option<&Value>, default: bool, at: &str) -> ApiResult<PayloadSelector> {
+        let keys = |v: &Value, at: &str| -> ApiResult<Vec<String>> {
+            let items = v.as_array().ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}: expected a list of payload keys"
+                ))
+            })?;
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    k.as_str().map(str::to_string).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "Format error in JSON body: {at}[{i}]: expected a payload key (a string)"
+                        ))
+                    })
+                })
+                .collect()
+        };
+        Ok(match v {
+            None | Some(Value::Null) => {
+                if default {
+                    PayloadSelector::All
+                } else {
+                    PayloadSelector::None
+                }
+            }
+            Some(Value::Bool(true)) => PayloadSelector::All,
+            Some(Value::Bool(false)) => PayloadSelector::None,
+            Some(list @ Value::Array(_)) => PayloadSelector::Include(keys(list, at)?),
+            Some(Value::Object(o)) if o.len() == 1 && o.contains_key("include") => {
+                PayloadSelector::Include(keys(&o["include"], &format!("{at}.include"))?)
+            }
+            Some(Value::Object(o)) if o.len() == 1 && o.contains_key("exclude") => {
+                PayloadSelector::Exclude(keys(&o["exclude"], &format!("{at}.exclude"))?)
+            }
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}: expected true, false, a list of keys, {{\"include\": [...]}} or {{\"exclude\": [...]}}, found {}",
+                    kind(other)
+                )));
+            }
+        })
+    }
+
+    pub fn wanted(&self) -> bool {
+        *self != PayloadSelector::None
+    }
+
+    /// The selected part of a payload. Keys may be dotted paths into nested objects.
+    pub fn apply(&self, payload: Payload) -> Option<Value> {
+        match self {
+            PayloadSelector::None => None,
+            PayloadSelector::All => Some(Value::Object(payload)),
+            PayloadSelector::Include(keys) => {
+                let mut out = Map::new();
+                for key in keys {
+                    copy_path(&payload, &mut out, key);
+                }
+                Some(Value::Object(out))
+            }
+            PayloadSelector::Exclude(keys) => {
+                let mut payload = payload;
+                for key in keys {
+                    remove_path(&mut payload, key);
+                }
+                Some(Value::Object(payload))
+            }
+        }
+    }
+}
+
+fn copy_path(from: &Payload, to: &mut Payload, path: &str) {
+    match path.split_once('.') {
+        None => {
+            if let Some(v) = from.get(path) {
+                to.insert(path.to_string(), v.clone());
+            }
+        }
+        Some((head, rest)) => {
+            if let Some(Value::Object(inner)) = from.get(head) {
+                let slot = to
+                    .entry(head.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(slot) = slot {
+                    copy_path(inner, slot, rest);
+                }
+            } else if let Some(v) = from.get(path) {
+                to.insert(path.to_string(), v.clone());
+            }
+        }
+    }
+}
+
+fn remove_path(payload: &mut Payload, path: &str) {
+    if payload.remove(path).is_some() {
+        return;
+    }
+    if let Some((head, rest)) = path.split_once('.')
+        && let Some(Value::Object(inner)) = payload.get_mut(head)
+    {
+        remove_path(inner, rest);
+    }
+}
+
+/// Which vectors to return (`with_vector` / `with_vectors`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorSelector {
+    None,
+    All,
+    Names(Vec<String>),
+}
+
+impl VectorSelector {
+    pub fn parse(v: Option<&Value>, at: &str) -> ApiResult<VectorSelector> {
+        Ok(match v {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => VectorSelector::None,
+            Some(Value::Bool(true)) => VectorSelector::All,
+            Some(Value::Array(items)) => VectorSelector::Names(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| {
+                        k.as_str().map(str::to_string).ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "Format error in JSON body: {at}[{i}]: expected a vector name"
+                            ))
+                        })
+                    })
+                    .collect::<ApiResult<_>>()?,
+            ),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}: expected true, false or a list of vector names, found {}",
+                    kind(other)
+                )));
+            }
+        })
+    }
+
+    pub fn wanted(&self) -> bool {
+        *self != VectorSelector::None
+    }
+
+    /// The selected vectors: a bare array for a collection with only the unnamed vector,
+    /// else an object by name.
+    pub fn apply(&self, schema: &Schema, vectors: BTreeMap<String, Vec<f32>>) -> Option<Value> {
+        let only_default = schema.vectors.len() == 1 && schema.vectors.contains_key("");
+        match self {
+            VectorSelector::None => None,
+            _ if only_default => vectors.into_iter().next().map(|(_, v)| json!(v)),
+            VectorSelector::All => Some(json!(vectors)),
+            VectorSelector::Names(names) => Some(Value::Object(
+                vectors
+                    .into_iter()
+                    .filter(|(k, _)| names.contains(k))
+                    .map(|(k, v)| (k, json!(v)))
+                    .collect(),
+            )),
+        }
+    }
+}
+
+/// Checks that named vectors exist, so that a typo is an error and not an empty answer.
+pub fn check_vector_names(schema: &Schema, selector: &VectorSelector, at: &str) -> ApiResult<()> {
+    if let VectorSelector::Names(names) = selector {
+        for name in names {
+            if !schema.vectors.contains_key(name) {
+                return Err(unknown_vector(schema, name, at));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn unknown_vector(schema: &Schema, name: &str, at: &str) -> ApiError {
+    let known: Vec<String> = schema
+        .vectors
+        .keys()
+        .map(|k| {
+            if k.is_empty() {
+                "\"\" (the unnamed vector)".to_string()
+            } else {
+                format!("`{k}`")
+            }
+        })
+        .collect();
+    ApiError::bad_request(format!(
+        "Wrong input: {at}: the collection has no vector named `{name}` (it has: {})",
+        known.join(", ")
+    ))
+}
+
+pub fn record_json(
+    schema: &Schema,
+    record: Record,
+    payload: &PayloadSelector,
+    vectors: &VectorSelector,
+) -> Value {
+    json!({
+        "id": id_json(record.id),
+        "payload": record.payload.and_then(|p| payload.apply(p)),
+        "vector": record.vectors.and_then(|v| vectors.apply(schema, v)),
+        "shard_key": null,
+        "order_value": null,
+    })
+}
+
+pub fn scored_json(
+    schema: &Schema,
+    point: ScoredPoint,
+    payload: &PayloadSelector,
+    vectors: &VectorSelector,
+) -> Value {
+    json!({
+        "id": id_json(point.id),
+        "version": 0,
+        "score": point.score,
+        "payload": point.payload.and_then(|p| payload.apply(p)),
+        "vector": point.vectors.and_then(|v| vectors.apply(schema, v)),
+        "shard_key": null,
+        "order_value": null,
+    })
+}
+
+/// An optional filter; `null` means none.
+pub fn filter(v: Option<&Value>, at: &str) -> ApiResult<Option<Filter>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => Filter::from_json(v)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("Wrong input: {at}: {e}"))),
+    }
+}
+
+/// A payload: a JSON object.
+pub fn payload(v: Option<&Value>, at: &str) -> ApiResult<Payload> {
+    match v {
+        None | Some(Value::Null) => Ok(Payload::new()),
+        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Format error in JSON body: {at}: a payload must be a JSON object, found {}",
+            kind(other)
+        ))),
+    }
+}
+
+/// A JSON value's type, for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_selectors_pick_and_drop_nested_keys() {
+        let p: Payload = serde_json::from_value(json!({"a": 1, "b": {"c": 2, "d": 3}, "e": 4}))
+            .unwrap_or_default();
+        let include = PayloadSelector::parse(Some(&json!(["a", "b.c"])), true, "w").ok();
+        assert_eq!(
+            include.and_then(|s| s.apply(p.clone())),
+            Some(json!({"a": 1, "b": {"c": 2}}))
+        );
+        let exclude =
+            PayloadSelector::parse(Some(&json!({"exclude": ["b.d", "e"]})), true, "w").ok();
+        assert_eq!(
+            exclude.and_then(|s| s.apply(p.clone())),
+            Some(json!({"a": 1, "b": {"c": 2}}))
+        );
+        assert_eq!(
+            PayloadSelector::parse(None, false, "w").ok(),
+            Some(PayloadSelector::None)
+        );
+        assert!(PayloadSelector::parse(Some(&json!(3)), true, "with_payload").is_err());
+    }
+
+    #[test]
+    fn vector_inputs_name_the_bad_member() {
+        let e = vector_struct(&json!({"text": [1, "x"]}), "points[2].vector")
+            .err()
+            .map(|e| e.message);
+        assert!(
+            e.is_some_and(|m| m.contains("points[2].vector.text[1]")),
+            "a vector named text"
+        );
+        let e = vector_struct(&json!([1, "x"]), "points[2].vector")
+            .err()
+            .map(|e| e.message);
+        assert!(e.is_some_and(|m| m.contains("points[2].vector[1]")));
+        let e = vector_input(&json!({"text": "hi", "model": "clip"}), "query")
+            .err()
+            .map(|e| e.message);
+        assert!(e.is_some_and(|m| m.contains("sentence-transformers/all-MiniLM-L6-v2")));
+        assert!(matches!(
+            vector_input(
+                &json!({"text": "hi", "model": "sentence-transformers/all-minilm-l6-v2"}),
+                "q"
+            ),
+            Ok(VectorInput::Document { .. })
+        ));
+    }
+}

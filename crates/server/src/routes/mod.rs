@@ -1,0 +1,7 @@
+//! Handlers, one file per part of Qdrant's API.
+
+pub mod aliases;
+pub mod collections;
+pub mod points;
+pub mod query;
+pub mod service;

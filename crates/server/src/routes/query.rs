@@ -1,0 +1,455 @@
+//! Nearest-neighbour queries: the universal `points/query` (and its batch) that current
+//! clients call, and the older `points/search` (and its batch).
+
+use crate::app::{App, AppState};
+use crate::convert::{self, PayloadSelector, VectorInput, VectorSelector};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{Body, Reply, Started};
+use crate::routes::points::{ReadParams, embed_inputs};
+use axum::extract::{Path, Query, State};
+use quiver_engine::{Collection, PointId, SearchRequest, With};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The largest `limit + offset` a query may ask for.
+const MAX_RESULTS: usize = 100_000;
+
+/// `SearchParams`.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    hnsw_ef: Option<usize>,
+    exact: Option<bool>,
+    quantization: Option<Value>,
+    indexed_only: Option<bool>,
+    acorn: Option<Value>,
+    idf: Option<Value>,
+}
+
+/// `QueryRequest`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    shard_key: Option<Value>,
+    prefetch: Option<Value>,
+    query: Option<Value>,
+    using: Option<String>,
+    filter: Option<Value>,
+    params: Option<Params>,
+    score_threshold: Option<f32>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+    with_vector: Option<Value>,
+    with_payload: Option<Value>,
+    lookup_from: Option<Value>,
+}
+
+/// `SearchRequest` (the pre-query API).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OldSearch {
+    shard_key: Option<Value>,
+    vector: Value,
+    filter: Option<Value>,
+    params: Option<Params>,
+    limit: usize,
+    offset: Option<usize>,
+    with_payload: Option<Value>,
+    with_vector: Option<Value>,
+    score_threshold: Option<f32>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBatch {
+    searches: Vec<QueryRequest>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBatch {
+    searches: Vec<OldSearch>,
+}
+
+/// What a query asks for, checked and ready to run.
+struct Plan {
+    input: Option<Input>,
+    using: String,
+    filter: Option<Value>,
+    params: Params,
+    score_threshold: Option<f32>,
+    limit: usize,
+    offset: usize,
+    payload: PayloadSelector,
+    vectors: VectorSelector,
+}
+
+enum Input {
+    Vector(VectorInput),
+    /// The stored vector of this point; the point itself is left out of the results.
+    Point(PointId),
+}
+
+fn unsupported(at: &str, what: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "Wrong input: {at}: {what} is not supported by this server yet"
+    ))
+}
+
+fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
+    match v {
+        Value::Number(_) | Value::String(_) => Ok(Input::Point(convert::point_id(v, at)?)),
+        Value::Object(o) if o.len() == 1 && o.contains_key("nearest") => {
+            query_input(&o["nearest"], &format!("{at}.nearest"))
+        }
+        Value::Object(o) if o.contains_key("nearest") => {
+            if o.get("mmr").is_some_and(|v| !v.is_null()) {
+                return Err(unsupported(
+                    &format!("{at}.mmr"),
+                    "maximal marginal relevance",
+                ));
+            }
+            query_input(&o["nearest"], &format!("{at}.nearest"))
+        }
+        Value::Object(o) if o.len() == 1 => {
+            let which = o.keys().next().map_or("", String::as_str);
+            match which {
+                "recommend" | "discover" | "context" | "order_by" | "fusion" | "rrf"
+                | "formula" | "sample" => Err(unsupported(at, &format!("the `{which}` query"))),
+                _ => Ok(Input::Vector(convert::vector_input(v, at)?)),
+            }
+        }
+        other => Ok(Input::Vector(convert::vector_input(other, at)?)),
+    }
+}
+
+impl QueryRequest {
+    fn plan(self, at: &str) -> ApiResult<Plan> {
+        let _ = (&self.shard_key,);
+        if self.prefetch.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(unsupported(
+                &format!("{at}prefetch"),
+                "prefetch (hybrid queries)",
+            ));
+        }
+        if self.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
+            return Err(unsupported(&format!("{at}lookup_from"), "lookup_from"));
+        }
+        let input = match self.query.as_ref().filter(|v| !v.is_null()) {
+            Some(q) => Some(query_input(q, &format!("{at}query"))?),
+            None => None,
+        };
+        Ok(Plan {
+            input,
+            using: self.using.unwrap_or_default(),
+            filter: self.filter.filter(|v| !v.is_null()),
+            params: self.params.unwrap_or_default(),
+            score_threshold: self.score_threshold,
+            limit: self.limit.unwrap_or(10),
+            offset: self.offset.unwrap_or(0),
+            payload: PayloadSelector::parse(
+                self.with_payload.as_ref(),
+                false,
+                &format!("{at}with_payload"),
+            )?,
+            vectors: VectorSelector::parse(self.with_vector.as_ref(), &format!("{at}with_vector"))?,
+        })
+    }
+}
+
+impl OldSearch {
+    fn plan(self, at: &str) -> ApiResult<Plan> {
+        let _ = &self.shard_key;
+        // `NamedVectorStruct`: a bare vector, or `{"name", "vector"}`.
+        let (using, vector) = match &self.vector {
+            Value::Object(o) if o.contains_key("name") => {
+                let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Format error in JSON body: {at}vector.name: expected a string"
+                    ))
+                })?;
+                let v = o.get("vector").ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Format error in JSON body: {at}vector: missing field `vector`"
+                    ))
+                })?;
+                (name.to_string(), v.clone())
+            }
+            v => (String::new(), v.clone()),
+        };
+        Ok(Plan {
+            input: Some(Input::Vector(VectorInput::Dense(convert::dense(
+                &vector,
+                &format!("{at}vector"),
+            )?))),
+            using,
+            filter: self.filter.filter(|v| !v.is_null()),
+            params: self.params.unwrap_or_default(),
+            score_threshold: self.score_threshold,
+            limit: self.limit,
+            offset: self.offset.unwrap_or(0),
+            payload: PayloadSelector::parse(
+                self.with_payload.as_ref(),
+                false,
+                &format!("{at}with_payload"),
+            )?,
+            vectors: VectorSelector::parse(self.with_vector.as_ref(), &format!("{at}with_vector"))?,
+        })
+    }
+}
+
+impl Plan {
+    fn check(&self, c: &Collection, at: &str) -> ApiResult<()> {
+        let _ = (
+            &self.params.quantization,
+            self.params.indexed_only,
+            &self.params.acorn,
+            &self.params.idf,
+        );
+        if !c.schema().vectors.contains_key(&self.using) {
+            return Err(convert::unknown_vector(
+                &c.schema(),
+                &self.using,
+                &format!("{at}using"),
+            ));
+        }
+        convert::check_vector_names(&c.schema(), &self.vectors, &format!("{at}with_vector"))?;
+        if self.limit.saturating_add(self.offset) > MAX_RESULTS {
+            return Err(ApiError::bad_request(format!(
+                "Wrong input: {at}limit + offset = {} is over the maximum of {MAX_RESULTS}",
+                self.limit.saturating_add(self.offset)
+            )));
+        }
+        if let Some(ef) = self.params.hnsw_ef
+            && ef == 0
+        {
+            return Err(ApiError::bad_request(format!(
+                "Wrong input: {at}params.hnsw_ef must be at least 1"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Runs plans against one collection on the calling (blocking) thread.
+fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<Value>>> {
+    // Embed every document of the batch in one call.
+    let mut doc_slots = Vec::new();
+    let mut docs = Vec::new();
+    for (i, p) in plans.iter().enumerate() {
+        if let Some(Input::Vector(v @ VectorInput::Document { .. })) = &p.input {
+            doc_slots.push(i);
+            docs.push(v.clone());
+        }
+    }
+    let mut embedded: Vec<Option<Vec<f32>>> = vec![None; plans.len()];
+    for (i, v) in doc_slots.into_iter().zip(embed_inputs(app, docs)?) {
+        if let Some(slot) = embedded.get_mut(i) {
+            *slot = Some(v);
+        }
+    }
+    let mut out = Vec::with_capacity(plans.len());
+    for (plan, embedded) in plans.into_iter().zip(embedded) {
+        out.push(run_one(c, plan, embedded)?);
+    }
+    Ok(out)
+}
+
+fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<Vec<Value>> {
+    let with = With {
+        payload: plan.payload.wanted(),
+        vectors: plan.vectors.wanted(),
+    };
+    let mut filter = plan.filter.clone();
+    let vector = match plan.input {
+        None => return scroll_as_query(c, &plan, with),
+        Some(Input::Vector(VectorInput::Dense(v))) => v,
+        Some(Input::Vector(VectorInput::Document { .. })) => {
+            embedded.ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?
+        }
+        Some(Input::Point(id)) => {
+            let mut records = c.retrieve(&[id], With::ALL)?;
+            let record = records.pop().ok_or_else(|| {
+                ApiError::not_found(format!("Not found: No point with id {id} found"))
+            })?;
+            let v = record
+                .vectors
+                .and_then(|mut v| v.remove(&plan.using))
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "Not found: point {id} has no vector `{}`",
+                        plan.using
+                    ))
+                })?;
+            let not_itself = json!({"has_id": [convert::id_json(id)]});
+            filter = Some(match filter {
+                Some(f) => json!({"must": [f], "must_not": [not_itself]}),
+                None => json!({"must_not": [not_itself]}),
+            });
+            v
+        }
+    };
+    let filter = convert::filter(filter.as_ref(), "filter")?;
+    let mut req = SearchRequest::new(vector, plan.limit);
+    req.offset = plan.offset;
+    req.vector_name = plan.using.clone();
+    req.score_threshold = plan.score_threshold;
+    req.with = with;
+    req.ef = plan.params.hnsw_ef;
+    req.exact = plan.params.exact.unwrap_or(false);
+    req.filter = filter;
+    let hits = c.search(&req)?;
+    Ok(hits
+        .into_iter()
+        .map(|h| convert::scored_json(&c.schema(), h, &plan.payload, &plan.vectors))
+        .collect())
+}
+
+/// A query without `query` lists points in id order (score 0), as Qdrant does.
+fn scroll_as_query(c: &Collection, plan: &Plan, with: With) -> ApiResult<Vec<Value>> {
+    let filter = convert::filter(plan.filter.as_ref(), "filter")?;
+    let page = c.scroll_filtered(None, plan.limit + plan.offset, with, filter.as_ref())?;
+    Ok(page
+        .points
+        .into_iter()
+        .skip(plan.offset)
+        .map(|r| {
+            let mut v = convert::record_json(&c.schema(), r, &plan.payload, &plan.vectors);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("score".into(), json!(0.0));
+                o.insert("version".into(), json!(0));
+            }
+            v
+        })
+        .collect())
+}
+
+async fn answer(
+    app: &AppState,
+    name: &str,
+    plans: Vec<Plan>,
+    prefixes: Vec<String>,
+) -> ApiResult<Vec<Vec<Value>>> {
+    let c: Arc<Collection> = app.collection(name)?;
+    for (p, at) in plans.iter().zip(&prefixes) {
+        p.check(&c, at)?;
+    }
+    let app2 = app.clone();
+    app.blocking(move || run(&app2, &c, plans)).await
+}
+
+fn at_root(n: usize) -> Vec<String> {
+    vec![String::new(); n]
+}
+
+#[utoipa::path(
+    post,
+    path = "/collections/{name}/points/query",
+    tag = "search",
+    summary = "Nearest points to a vector, a point id or a document",
+    request_body = QueryRequest,
+    params(("name" = String, Path, description = "Collection name (or alias, for point operations)")),
+    responses((status = 200, description = "Qdrant's envelope: `{\"result\": ..., \"status\": \"ok\", \"time\": seconds}`"), (status = 400, description = "Bad input: the message says what and where; nothing changed"), (status = 401, description = "No or wrong API key"), (status = 403, description = "The read-only key on a write"), (status = 404, description = "No such collection, alias or point"))
+)]
+pub async fn query(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ReadParams>,
+    started: Started,
+    Body(req): Body<QueryRequest>,
+) -> ApiResult<Reply> {
+    params.ignore();
+    let plan = req.plan("")?;
+    let mut out = answer(&app, &name, vec![plan], at_root(1)).await?;
+    Ok(Reply::ok(
+        &started,
+        json!({"points": out.pop().unwrap_or_default()}),
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/collections/{name}/points/query/batch",
+    tag = "search",
+    summary = "Several queries at once",
+    request_body = QueryBatch,
+    params(("name" = String, Path, description = "Collection name (or alias, for point operations)")),
+    responses((status = 200, description = "Qdrant's envelope: `{\"result\": ..., \"status\": \"ok\", \"time\": seconds}`"), (status = 400, description = "Bad input: the message says what and where; nothing changed"), (status = 401, description = "No or wrong API key"), (status = 403, description = "The read-only key on a write"), (status = 404, description = "No such collection, alias or point"))
+)]
+pub async fn query_batch(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ReadParams>,
+    started: Started,
+    Body(req): Body<QueryBatch>,
+) -> ApiResult<Reply> {
+    params.ignore();
+    let prefixes: Vec<String> = (0..req.searches.len())
+        .map(|i| format!("searches[{i}]."))
+        .collect();
+    let plans = req
+        .searches
+        .into_iter()
+        .zip(&prefixes)
+        .map(|(r, at)| r.plan(at))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let out = answer(&app, &name, plans, prefixes).await?;
+    let out: Vec<Value> = out
+        .into_iter()
+        .map(|points| json!({"points": points}))
+        .collect();
+    Ok(Reply::ok(&started, out))
+}
+
+#[utoipa::path(
+    post,
+    path = "/collections/{name}/points/search",
+    tag = "search",
+    summary = "Nearest points to a vector (the pre-query API)",
+    request_body = OldSearch,
+    params(("name" = String, Path, description = "Collection name (or alias, for point operations)")),
+    responses((status = 200, description = "Qdrant's envelope: `{\"result\": ..., \"status\": \"ok\", \"time\": seconds}`"), (status = 400, description = "Bad input: the message says what and where; nothing changed"), (status = 401, description = "No or wrong API key"), (status = 403, description = "The read-only key on a write"), (status = 404, description = "No such collection, alias or point"))
+)]
+pub async fn search(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ReadParams>,
+    started: Started,
+    Body(req): Body<OldSearch>,
+) -> ApiResult<Reply> {
+    params.ignore();
+    let plan = req.plan("")?;
+    let mut out = answer(&app, &name, vec![plan], at_root(1)).await?;
+    Ok(Reply::ok(&started, out.pop().unwrap_or_default()))
+}
+
+#[utoipa::path(
+    post,
+    path = "/collections/{name}/points/search/batch",
+    tag = "search",
+    summary = "Several searches at once (the pre-query API)",
+    request_body = SearchBatch,
+    params(("name" = String, Path, description = "Collection name (or alias, for point operations)")),
+    responses((status = 200, description = "Qdrant's envelope: `{\"result\": ..., \"status\": \"ok\", \"time\": seconds}`"), (status = 400, description = "Bad input: the message says what and where; nothing changed"), (status = 401, description = "No or wrong API key"), (status = 403, description = "The read-only key on a write"), (status = 404, description = "No such collection, alias or point"))
+)]
+pub async fn search_batch(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<ReadParams>,
+    started: Started,
+    Body(req): Body<SearchBatch>,
+) -> ApiResult<Reply> {
+    params.ignore();
+    let prefixes: Vec<String> = (0..req.searches.len())
+        .map(|i| format!("searches[{i}]."))
+        .collect();
+    let plans = req
+        .searches
+        .into_iter()
+        .zip(&prefixes)
+        .map(|(r, at)| r.plan(at))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let out = answer(&app, &name, plans, prefixes).await?;
+    Ok(Reply::ok(&started, out))
+}

@@ -1,0 +1,596 @@
+//! The REST API through the router (no socket): shapes, status codes and every bad-input
+//! case, each checked to change nothing.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use quiver_engine::{Database, DatabaseOptions};
+use quiver_server::{Keys, ServerOptions, router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+struct Server {
+    _dir: tempfile::TempDir,
+    router: Router,
+}
+
+fn server_with(options: ServerOptions) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
+    Server {
+        router: router(Arc::new(db), &options),
+        _dir: dir,
+    }
+}
+
+fn server() -> Server {
+    server_with(ServerOptions::default())
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("api-key", k);
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    async fn ok(&self, method: Method, path: &str, body: Value) -> Value {
+        let (status, v) = self.call(method, path, Some(&body.to_string()), None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {v}");
+        assert_eq!(v["status"], "ok", "{v}");
+        v["result"].clone()
+    }
+
+    /// A request that must fail with `status` and a message containing `needle`.
+    async fn fails(
+        &self,
+        method: Method,
+        path: &str,
+        body: &str,
+        status: StatusCode,
+        needle: &str,
+    ) {
+        let (got, v) = self.call(method, path, Some(body), None).await;
+        assert_eq!(got, status, "{path} {body}: {v}");
+        let message = v["status"]["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(needle),
+            "{path} {body}: `{message}` lacks `{needle}`"
+        );
+    }
+
+    async fn count(&self) -> u64 {
+        self.ok(Method::POST, "/collections/c/points/count", json!({}))
+            .await["count"]
+            .as_u64()
+            .unwrap()
+    }
+
+    async fn create(&self) {
+        self.ok(
+            Method::PUT,
+            "/collections/c",
+            json!({"vectors": {"size": 3, "distance": "Cosine"}}),
+        )
+        .await;
+        self.ok(
+            Method::PUT,
+            "/collections/c/points?wait=true",
+            json!({"points": [
+                {"id": 1, "vector": [1.0, 0.0, 0.0], "payload": {"color": "red", "n": 1}},
+                {"id": 2, "vector": [0.0, 1.0, 0.0], "payload": {"color": "blue", "n": 2}},
+                {"id": "5c56c793-69f3-4fbf-87e6-c4bf54c28c26", "vector": [0.0, 0.0, 1.0], "payload": {"color": "red", "n": 3}},
+            ]}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn service_endpoints_answer() {
+    let s = server();
+    let (status, v) = s.call(Method::GET, "/", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v["version"].as_str().is_some_and(|v| v.starts_with("1.")));
+    for probe in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(
+            s.call(Method::GET, probe, None, None).await.0,
+            StatusCode::OK
+        );
+    }
+    s.create().await;
+    let (status, metrics) = s.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("quiver_collection_points{collection=\"c\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("endpoint=\"/collections/{name}/points\""),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn collections_are_created_listed_described_and_deleted() {
+    let s = server();
+    s.create().await;
+    let list = s.ok(Method::GET, "/collections", Value::Null).await;
+    assert_eq!(list, json!({"collections": [{"name": "c"}]}));
+    let exists = s
+        .ok(Method::GET, "/collections/c/exists", Value::Null)
+        .await;
+    assert_eq!(exists, json!({"exists": true}));
+    let info = s.ok(Method::GET, "/collections/c", Value::Null).await;
+    assert_eq!(info["points_count"], 3);
+    assert_eq!(
+        info["config"]["params"]["vectors"],
+        json!({"size": 3, "distance": "Cosine", "on_disk": false})
+    );
+    assert_eq!(info["status"], "green");
+    assert_eq!(
+        s.ok(Method::DELETE, "/collections/c", Value::Null).await,
+        json!(true)
+    );
+    let exists = s
+        .ok(Method::GET, "/collections/c/exists", Value::Null)
+        .await;
+    assert_eq!(exists, json!({"exists": false}));
+}
+
+#[tokio::test]
+async fn bad_collection_definitions_are_400_and_create_nothing() {
+    let s = server();
+    let put = |body: &'static str, needle: &'static str| {
+        let s = &s;
+        async move {
+            s.fails(
+                Method::PUT,
+                "/collections/x",
+                body,
+                StatusCode::BAD_REQUEST,
+                needle,
+            )
+            .await
+        }
+    };
+    put(
+        r#"{"vectors": {"size": 3, "distance": "Manhattan"}}"#,
+        "Manhattan",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": 0, "distance": "Dot"}}"#,
+        "dimension",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": 3, "distance": "Dot"}, "hnsw_config": {"m": 1}}"#,
+        "m = 1",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": 3, "distance": "Dot", "quantization_config": {"binary": {}}}}"#,
+        "binary",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": "3", "distance": "Dot"}}"#,
+        "vectors",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": 3, "distance": "Dot"}, "colour": 1}"#,
+        "unknown field `colour`",
+    )
+    .await;
+    put(
+        r#"{"vectors": {"size": 3, "distance": "Dot""#,
+        "Format error in JSON body",
+    )
+    .await;
+    put(r#"{}"#, "at least one").await;
+    s.fails(
+        Method::PUT,
+        "/collections/bad%20name",
+        r#"{"vectors": {"size": 3, "distance": "Dot"}}"#,
+        StatusCode::BAD_REQUEST,
+        "name",
+    )
+    .await;
+    assert_eq!(
+        s.ok(Method::GET, "/collections", Value::Null).await,
+        json!({"collections": []})
+    );
+    s.create().await;
+    s.fails(
+        Method::PUT,
+        "/collections/c",
+        r#"{"vectors": {"size": 3, "distance": "Dot"}}"#,
+        StatusCode::BAD_REQUEST,
+        "already exists",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_collections_and_points_are_404() {
+    let s = server();
+    s.fails(
+        Method::GET,
+        "/collections/nope",
+        "",
+        StatusCode::NOT_FOUND,
+        "nope",
+    )
+    .await;
+    s.fails(
+        Method::POST,
+        "/collections/nope/points/query",
+        r#"{"query": [1, 2, 3]}"#,
+        StatusCode::NOT_FOUND,
+        "nope",
+    )
+    .await;
+    s.fails(
+        Method::GET,
+        "/nowhere",
+        "",
+        StatusCode::NOT_FOUND,
+        "/nowhere",
+    )
+    .await;
+    s.create().await;
+    s.fails(
+        Method::GET,
+        "/collections/c/points/77",
+        "",
+        StatusCode::NOT_FOUND,
+        "77",
+    )
+    .await;
+    s.fails(
+        Method::POST,
+        "/collections/c/points/query",
+        r#"{"query": 77}"#,
+        StatusCode::NOT_FOUND,
+        "77",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_points_are_400_and_change_nothing() {
+    let s = server();
+    s.create().await;
+    let upsert = |body: &'static str, needle: &'static str| {
+        let s = &s;
+        async move {
+            s.fails(
+                Method::PUT,
+                "/collections/c/points",
+                body,
+                StatusCode::BAD_REQUEST,
+                needle,
+            )
+            .await
+        }
+    };
+    // A good point first in each batch: the whole batch must be refused.
+    let good = r#"{"id": 10, "vector": [1, 1, 1]}"#;
+    let cases: [(String, &str); 8] = [
+        (
+            format!(r#"{{"points": [{good}, {{"id": 11, "vector": [1, 2]}}]}}"#),
+            "dimension 2",
+        ),
+        (
+            format!(r#"{{"points": [{good}, {{"id": 11, "vector": [1, "x", 3]}}]}}"#),
+            "points[1].vector[1]",
+        ),
+        (
+            format!(r#"{{"points": [{good}, {{"id": -1, "vector": [1, 2, 3]}}]}}"#),
+            "points[1].id",
+        ),
+        (
+            format!(r#"{{"points": [{good}, {{"id": 11, "vector": [1e39, 2, 3]}}]}}"#),
+            "non-finite",
+        ),
+        (
+            format!(r#"{{"points": [{good}, {{"id": 11, "vector": [1, 2, 3], "payload": [1]}}]}}"#),
+            "points[1].payload",
+        ),
+        (
+            format!(r#"{{"points": [{good}, {{"id": 11, "vector": {{"other": [1, 2, 3]}}}}]}}"#),
+            "other",
+        ),
+        (
+            r#"{"batch": {"ids": [10, 11], "vectors": [[1, 1, 1]]}}"#.to_string(),
+            "batch.vectors has 1",
+        ),
+        (
+            format!(r#"{{"points": [{good}], "extra": 1}}"#),
+            "unknown field `extra`",
+        ),
+    ];
+    for (body, needle) in cases {
+        let body: &'static str = Box::leak(body.into_boxed_str());
+        upsert(body, needle).await;
+    }
+    upsert(
+        r#"{"points": [{"id": 10, "vector": [1, 1, 1]}"#,
+        "Format error in JSON body",
+    )
+    .await;
+    assert_eq!(s.count().await, 3, "nothing was written");
+}
+
+#[tokio::test]
+async fn bad_queries_and_filters_are_400() {
+    let s = server();
+    s.create().await;
+    let q = |body: &'static str, needle: &'static str| {
+        let s = &s;
+        async move {
+            s.fails(
+                Method::POST,
+                "/collections/c/points/query",
+                body,
+                StatusCode::BAD_REQUEST,
+                needle,
+            )
+            .await
+        }
+    };
+    q(r#"{"query": [1, 2]}"#, "dimension 2").await;
+    q(
+        r#"{"query": [1, 0, 0], "filter": {"must": [{"key": "n", "range": {"gte": "x"}}]}}"#,
+        "must[0].range.gte",
+    )
+    .await;
+    q(r#"{"query": [1, 0, 0], "filter": {"mustt": []}}"#, "mustt").await;
+    q(r#"{"query": [1, 0, 0], "using": "nope"}"#, "nope").await;
+    q(r#"{"query": [1, 0, 0], "with_payload": 3}"#, "with_payload").await;
+    q(
+        r#"{"query": {"text": "hello", "model": "clip"}}"#,
+        "sentence-transformers/all-MiniLM-L6-v2",
+    )
+    .await;
+    q(r#"{"query": {"fusion": "rrf"}}"#, "not supported").await;
+    q(r#"{"query": [1, 0, 0], "limit": -1}"#, "limit").await;
+    s.fails(
+        Method::POST,
+        "/collections/c/points/scroll",
+        r#"{"filter": {"must": [{"key": "n"}]}}"#,
+        StatusCode::BAD_REQUEST,
+        "must[0]",
+    )
+    .await;
+    s.fails(
+        Method::POST,
+        "/collections/c/points/count",
+        r#"{"filter": 3}"#,
+        StatusCode::BAD_REQUEST,
+        "filter",
+    )
+    .await;
+    // A document query without a text model configured.
+    q(
+        r#"{"query": {"text": "hello", "model": "sentence-transformers/all-MiniLM-L6-v2"}}"#,
+        "text model",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn queries_return_qdrant_shapes() {
+    let s = server();
+    s.create().await;
+    let r = s
+        .ok(
+            Method::POST,
+            "/collections/c/points/query",
+            json!({"query": [1.0, 0.1, 0.0], "limit": 2, "with_payload": true}),
+        )
+        .await;
+    let points = r["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0]["id"], 1);
+    assert_eq!(points[0]["payload"], json!({"color": "red", "n": 1}));
+    assert!(points[0]["score"].as_f64().unwrap() > points[1]["score"].as_f64().unwrap());
+    // Filter, offset, payload selection, query by id (which leaves the point out).
+    let r = s
+        .ok(
+            Method::POST,
+            "/collections/c/points/query",
+            json!({"query": 1, "filter": {"must": [{"key": "color", "match": {"value": "red"}}]}, "with_payload": ["n"]}),
+        )
+        .await;
+    assert_eq!(r["points"].as_array().unwrap().len(), 1);
+    assert_eq!(r["points"][0]["id"], "5c56c793-69f3-4fbf-87e6-c4bf54c28c26");
+    assert_eq!(r["points"][0]["payload"], json!({"n": 3}));
+    let r = s
+        .ok(
+            Method::POST,
+            "/collections/c/points/search",
+            json!({"vector": [1.0, 0.1, 0.0], "limit": 1, "offset": 1}),
+        )
+        .await;
+    assert_eq!(r.as_array().unwrap().len(), 1);
+    assert_eq!(r[0]["id"], 2);
+    let r = s
+        .ok(Method::POST, "/collections/c/points/query/batch", json!({"searches": [{"query": [1, 0, 0], "limit": 1}, {"query": [0, 1, 0], "limit": 1}]}))
+        .await;
+    assert_eq!(r[0]["points"][0]["id"], 1);
+    assert_eq!(r[1]["points"][0]["id"], 2);
+}
+
+#[tokio::test]
+async fn scroll_count_retrieve_and_delete() {
+    let s = server();
+    s.create().await;
+    let page = s
+        .ok(
+            Method::POST,
+            "/collections/c/points/scroll",
+            json!({"limit": 2, "with_vector": true}),
+        )
+        .await;
+    assert_eq!(page["points"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["next_page_offset"],
+        "5c56c793-69f3-4fbf-87e6-c4bf54c28c26"
+    );
+    assert_eq!(page["points"][0]["vector"], json!([1.0, 0.0, 0.0]));
+    let got = s
+        .ok(
+            Method::POST,
+            "/collections/c/points",
+            json!({"ids": [2, 99]}),
+        )
+        .await;
+    assert_eq!(
+        got,
+        json!([{"id": 2, "payload": {"color": "blue", "n": 2}, "vector": null, "shard_key": null, "order_value": null}])
+    );
+    let red = json!({"filter": {"must": [{"key": "color", "match": {"value": "red"}}]}});
+    assert_eq!(
+        s.ok(Method::POST, "/collections/c/points/count", red.clone())
+            .await["count"],
+        2
+    );
+    s.ok(Method::POST, "/collections/c/points/delete?wait=true", red)
+        .await;
+    assert_eq!(s.count().await, 1);
+    s.ok(
+        Method::POST,
+        "/collections/c/points/delete",
+        json!({"points": [2]}),
+    )
+    .await;
+    assert_eq!(s.count().await, 0);
+}
+
+#[tokio::test]
+async fn api_keys_guard_reads_and_writes() {
+    let s = server_with(ServerOptions {
+        keys: Keys {
+            read_write: Some("rw".into()),
+            read_only: Some("ro".into()),
+        },
+        ..ServerOptions::default()
+    });
+    let create = r#"{"vectors": {"size": 3, "distance": "Dot"}}"#;
+    assert_eq!(
+        s.call(Method::PUT, "/collections/c", Some(create), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.call(Method::PUT, "/collections/c", Some(create), Some("wrong"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.call(Method::PUT, "/collections/c", Some(create), Some("ro"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.call(Method::GET, "/collections", None, Some("ro"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.call(Method::PUT, "/collections/c", Some(create), Some("rw"))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let query = r#"{"query": [1, 0, 0]}"#;
+    assert_eq!(
+        s.call(
+            Method::POST,
+            "/collections/c/points/query",
+            Some(query),
+            Some("ro")
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let upsert = r#"{"points": [{"id": 1, "vector": [1, 0, 0]}]}"#;
+    assert_eq!(
+        s.call(
+            Method::PUT,
+            "/collections/c/points",
+            Some(upsert),
+            Some("ro")
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        s.call(Method::GET, "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
+    let mut req = Request::builder()
+        .method(Method::GET)
+        .uri("/collections")
+        .header("authorization", "Bearer rw")
+        .body(Body::empty())
+        .unwrap();
+    req.headers_mut();
+    assert_eq!(
+        s.router.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413() {
+    let s = server_with(ServerOptions {
+        body_limit: 1024,
+        ..ServerOptions::default()
+    });
+    s.create().await;
+    let big = format!(
+        r#"{{"points": [{{"id": 1, "vector": [1, 0, 0], "payload": {{"x": "{}"}}}}]}}"#,
+        "a".repeat(4096)
+    );
+    let (status, _) = s
+        .call(Method::PUT, "/collections/c/points", Some(&big), None)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s.count().await, 3);
+}
