@@ -15,6 +15,10 @@ use std::sync::Arc;
 /// The largest `limit + offset` a query may ask for.
 const MAX_RESULTS: usize = 100_000;
 
+/// Queries asking for at most this many results (limit + offset) may run on the async
+/// worker (see `answer`).
+const SHORT_QUERY_RESULTS: usize = 1_000;
+
 /// `SearchParams`.
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +338,19 @@ async fn answer(
     let c: Arc<Collection> = app.collection(name)?;
     for (p, at) in plans.iter().zip(&prefixes) {
         p.check(&c, at)?;
+    }
+    // One graph search costs about as much as the two thread switches of a hand-off to the
+    // blocking pool (on 2 cores: 3,676 queries/s handed off, 10,149 inline; BENCHMARKS.md), so
+    // a single approximate query runs on the async worker. Batches, exact searches, documents
+    // (the model) and deep pages go to the blocking pool.
+    let short = plans.len() == 1
+        && plans.iter().all(|p| {
+            !p.params.exact.unwrap_or(false)
+                && p.limit.saturating_add(p.offset) <= SHORT_QUERY_RESULTS
+                && !matches!(p.input, Some(Input::Vector(VectorInput::Document { .. })) | None)
+        });
+    if short {
+        return run(app, &c, plans);
     }
     let app2 = app.clone();
     app.blocking(move || run(&app2, &c, plans)).await
