@@ -473,8 +473,12 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
     # -- collections ---------------------------------------------------------------------------
     def create():
         out = {"exists_before": client.collection_exists(MAIN)}
+        # A low indexing threshold (KB) makes the server seal the points into several segments
+        # with HNSW graphs while they arrive, so that queries with default params go through
+        # the graphs (and segments merge); local mode ignores it.
         out["create_main"] = client.create_collection(
-            MAIN, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE))
+            MAIN, vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+            optimizers_config=models.OptimizersConfigDiff(indexing_threshold=1500))
         out["create_multi"] = client.create_collection(MULTI, vectors_config={
             "text": models.VectorParams(size=TEXT_DIM, distance=models.Distance.DOT),
             "image": models.VectorParams(size=IMAGE_DIM, distance=models.Distance.EUCLID),
@@ -1225,6 +1229,10 @@ def server_checks(url: str, data: Data, run: Run, documents: bool = True) -> Non
         schema = {k: status_of(v.data_type) for k, v in sorted(info.payload_schema.items())}
         want = {"gloss_words": "integer", "has_example": "bool", "pos": "keyword", "rank": "integer"}
         run.check(schema == want, f"payload_schema {schema} != {want}")
+        # The low indexing threshold sealed the points into segments with graphs, so the
+        # default-params queries above went through HNSW.
+        run.check(info.segments_count >= 3, f"only {info.segments_count} segments: nothing was sealed")
+        run.check((info.indexed_vectors_count or 0) > 0, "no indexed vectors")
         return schema
 
     run.step("get_collection payload_schema", payload_schema)
