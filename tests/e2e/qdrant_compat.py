@@ -1095,9 +1095,7 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         self.port = free_port()
-        # A .py "binary" is the harness's own stand-in (reference_server.py), run by this Python.
-        cmd = [sys.executable] if self.binary.endswith(".py") else []
-        cmd += [self.binary, "serve", "--data", str(self.data_dir), "--host", "127.0.0.1",
+        cmd = [self.binary, "serve", "--data", str(self.data_dir), "--host", "127.0.0.1",
                 "--port", str(self.port), "--api-key", RW_KEY, "--read-only-api-key", RO_KEY, *self.extra]
         logf = open(self.log_path, "ab")
         logf.write(f"\n=== {' '.join(cmd)}\n".encode())
