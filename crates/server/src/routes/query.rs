@@ -347,7 +347,10 @@ async fn answer(
         && plans.iter().all(|p| {
             !p.params.exact.unwrap_or(false)
                 && p.limit.saturating_add(p.offset) <= SHORT_QUERY_RESULTS
-                && !matches!(p.input, Some(Input::Vector(VectorInput::Document { .. })) | None)
+                && !matches!(
+                    p.input,
+                    Some(Input::Vector(VectorInput::Document { .. })) | None
+                )
         });
     if short {
         return run(app, &c, plans);
