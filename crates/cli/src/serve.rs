@@ -1,9 +1,9 @@
 //! `quiver serve`: the HTTP server (Qdrant's REST dialect) over a data directory.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use quiver_engine::{Database, DatabaseOptions};
-use quiver_server::{Keys, ServerOptions};
-use std::path::Path;
+use quiver_server::{Keys, ServerOptions, TlsFiles};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,9 +27,25 @@ pub struct ServeArgs {
     /// Seconds after which a request is answered with HTTP 408.
     #[arg(long, default_value_t = 60)]
     request_timeout_secs: u64,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "QUIVER_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "QUIVER_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 pub fn run(data: &Path, a: ServeArgs) -> Result<()> {
+    let tls = match (a.tls_cert, a.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        (None, None) => None,
+        (Some(_), None) => {
+            bail!("--tls-cert needs --tls-key (or QUIVER_TLS_KEY): the certificate's private key")
+        }
+        (None, Some(_)) => {
+            bail!("--tls-key needs --tls-cert (or QUIVER_TLS_CERT): the certificate it belongs to")
+        }
+    };
     let embedder = Arc::new(quiver_embed::LazyEmbedder::default());
     let db = Database::open(
         data,
@@ -57,6 +73,7 @@ pub fn run(data: &Path, a: ServeArgs) -> Result<()> {
             .context("--max-request-mb is too large")?,
         request_timeout: Duration::from_secs(a.request_timeout_secs.max(1)),
         embedder: Some(embedder),
+        tls,
     };
     eprintln!(
         "quiver serve: data directory {} ({} collections)",

@@ -13,9 +13,11 @@ mod error;
 mod json;
 mod metrics;
 mod routes;
+mod tls;
 
 pub use auth::Keys;
 pub use routes::service::QDRANT_API_VERSION;
+pub use tls::{TlsError, TlsFiles};
 
 use app::{App, AppState};
 use axum::Router;
@@ -27,6 +29,7 @@ use error::ApiError;
 use quiver_embed_api::TextEmbedder;
 use quiver_engine::Database;
 use routes::{aliases, collections, points, query, service};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +50,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Embeds `Document` texts (the built-in model in the `quiver` binary).
     pub embedder: Option<Arc<dyn TextEmbedder>>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +63,7 @@ impl Default for ServerOptions {
             body_limit: 32 << 20,
             request_timeout: Duration::from_secs(60),
             embedder: None,
+            tls: None,
         }
     }
 }
@@ -71,6 +77,8 @@ pub enum ServerError {
     },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Engine(#[from] quiver_engine::Error),
 }
@@ -206,22 +214,82 @@ pub fn serve(db: Database, options: ServerOptions) -> Result<(), ServerError> {
 }
 
 async fn serve_async(db: Arc<Database>, options: ServerOptions) -> Result<(), ServerError> {
-    let addr = format!("{}:{}", options.host, options.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
-    let local: SocketAddr = listener.local_addr()?;
-    log::info!("quiver serve: listening on http://{local}");
-    eprintln!("quiver serve: listening on http://{local}");
-    let app = router(db, &options);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let server = Server::bind(&options).await?;
+    log::info!("quiver serve: listening on {}", server.url());
+    eprintln!("quiver serve: listening on {}", server.url());
+    server
+        .serve(router(db, &options), shutdown_signal())
         .await?;
     eprintln!("quiver serve: shutting down");
     Ok(())
+}
+
+/// A server bound to its address and not yet serving: [`serve`] in two steps, for callers
+/// that need the address first (port 0) or their own shutdown signal.
+pub struct Server {
+    listener: Listener,
+    local: SocketAddr,
+}
+
+enum Listener {
+    Plain(tokio::net::TcpListener),
+    Tls(tls::TlsListener),
+}
+
+impl Server {
+    /// Loads and checks the TLS files if `options.tls` names them (an error names the file
+    /// at fault, and nothing listens), then listens on `options.host:options.port`.
+    pub async fn bind(options: &ServerOptions) -> Result<Server, ServerError> {
+        let tls = options.tls.as_ref().map(tls::server_config).transpose()?;
+        let addr = format!("{}:{}", options.host, options.port);
+        let tcp = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let local = tcp.local_addr()?;
+        let listener = match tls {
+            Some(config) => Listener::Tls(tls::TlsListener::new(tcp, config)?),
+            None => Listener::Plain(tcp),
+        };
+        Ok(Server { listener, local })
+    }
+
+    /// The address listened on (with the port chosen when `options.port` was 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// `https://` or `http://` and the address.
+    pub fn url(&self) -> String {
+        let scheme = match self.listener {
+            Listener::Plain(_) => "http",
+            Listener::Tls(_) => "https",
+        };
+        format!("{scheme}://{}", self.local)
+    }
+
+    /// Serves `app` until `shutdown` completes, then stops accepting and returns once the
+    /// requests in flight are answered.
+    pub async fn serve<F>(self, app: Router, shutdown: F) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match self.listener {
+            Listener::Plain(tcp) => {
+                axum::serve(tcp, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            Listener::Tls(tls) => {
+                axum::serve(tls, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() {
