@@ -699,17 +699,47 @@ async fn patch_changes_graph_and_optimizer_settings() {
     let s = server();
     s.create().await;
     let patch = json!({"hnsw_config": {"m": 8, "ef_construct": 64}, "optimizers_config": {"indexing_threshold": 2048, "deleted_threshold": 0.5}});
-    assert_eq!(s.ok(Method::PATCH, "/collections/c", patch).await, json!(true));
+    assert_eq!(
+        s.ok(Method::PATCH, "/collections/c", patch).await,
+        json!(true)
+    );
     let info = s.ok(Method::GET, "/collections/c", Value::Null).await;
     assert_eq!(info["config"]["hnsw_config"]["m"], 8);
     assert_eq!(info["config"]["hnsw_config"]["ef_construct"], 64);
-    assert_eq!(info["config"]["optimizer_config"]["indexing_threshold"], 2048);
+    assert_eq!(
+        info["config"]["optimizer_config"]["indexing_threshold"],
+        2048
+    );
     assert_eq!(info["config"]["optimizer_config"]["deleted_threshold"], 0.5);
-    s.fails(Method::PATCH, "/collections/c", r#"{"hnsw_config": {"m": 1}}"#, StatusCode::BAD_REQUEST, "m").await;
-    s.fails(Method::PATCH, "/collections/c", r#"{"vectors": {"": {"on_disk": true}}}"#, StatusCode::BAD_REQUEST, "alias").await;
-    s.fails(Method::PATCH, "/collections/c", r#"{"optimizers_config": {"deleted_threshold": 7}}"#, StatusCode::BAD_REQUEST, "7").await;
+    s.fails(
+        Method::PATCH,
+        "/collections/c",
+        r#"{"hnsw_config": {"m": 1}}"#,
+        StatusCode::BAD_REQUEST,
+        "m",
+    )
+    .await;
+    s.fails(
+        Method::PATCH,
+        "/collections/c",
+        r#"{"vectors": {"": {"on_disk": true}}}"#,
+        StatusCode::BAD_REQUEST,
+        "alias",
+    )
+    .await;
+    s.fails(
+        Method::PATCH,
+        "/collections/c",
+        r#"{"optimizers_config": {"deleted_threshold": 7}}"#,
+        StatusCode::BAD_REQUEST,
+        "7",
+    )
+    .await;
     let info = s.ok(Method::GET, "/collections/c", Value::Null).await;
-    assert_eq!(info["config"]["hnsw_config"]["m"], 8, "a rejected patch changes nothing");
+    assert_eq!(
+        info["config"]["hnsw_config"]["m"], 8,
+        "a rejected patch changes nothing"
+    );
     assert_eq!(info["config"]["optimizer_config"]["deleted_threshold"], 0.5);
 }
 
@@ -717,20 +747,62 @@ async fn patch_changes_graph_and_optimizer_settings() {
 async fn aliases_and_payload_updates_through_the_api() {
     let s = server();
     s.create().await;
-    let actions = json!({"actions": [{"create_alias": {"collection_name": "c", "alias_name": "live"}}]});
-    assert_eq!(s.ok(Method::POST, "/collections/aliases", actions).await, json!(true));
+    let actions =
+        json!({"actions": [{"create_alias": {"collection_name": "c", "alias_name": "live"}}]});
+    assert_eq!(
+        s.ok(Method::POST, "/collections/aliases", actions).await,
+        json!(true)
+    );
     assert_eq!(
         s.ok(Method::GET, "/aliases", Value::Null).await,
         json!({"aliases": [{"alias_name": "live", "collection_name": "c"}]})
     );
-    s.ok(Method::POST, "/collections/live/points/payload", json!({"payload": {"seen": true}, "points": [1]})).await;
-    s.ok(Method::POST, "/collections/live/points/payload/delete", json!({"keys": ["n"], "filter": {"must": [{"key": "color", "match": {"value": "red"}}]}})).await;
-    let got = s.ok(Method::POST, "/collections/c/points", json!({"ids": [1]})).await;
+    s.ok(
+        Method::POST,
+        "/collections/live/points/payload",
+        json!({"payload": {"seen": true}, "points": [1]}),
+    )
+    .await;
+    s.ok(
+        Method::POST,
+        "/collections/live/points/payload/delete",
+        json!({"keys": ["n"], "filter": {"must": [{"key": "color", "match": {"value": "red"}}]}}),
+    )
+    .await;
+    let got = s
+        .ok(Method::POST, "/collections/c/points", json!({"ids": [1]}))
+        .await;
     assert_eq!(got[0]["payload"], json!({"color": "red", "seen": true}));
-    s.fails(Method::POST, "/collections/c/points/payload", r#"{"payload": {"a": 1}, "points": [1, 404]}"#, StatusCode::NOT_FOUND, "404").await;
-    let got = s.ok(Method::POST, "/collections/c/points", json!({"ids": [1]})).await;
-    assert_eq!(got[0]["payload"], json!({"color": "red", "seen": true}), "nothing changed");
+    s.fails(
+        Method::POST,
+        "/collections/c/points/payload",
+        r#"{"payload": {"a": 1}, "points": [1, 404]}"#,
+        StatusCode::NOT_FOUND,
+        "404",
+    )
+    .await;
+    let got = s
+        .ok(Method::POST, "/collections/c/points", json!({"ids": [1]}))
+        .await;
+    assert_eq!(
+        got[0]["payload"],
+        json!({"color": "red", "seen": true}),
+        "nothing changed"
+    );
     let bad = r#"{"actions": [{"create_alias": {"collection_name": "c", "alias_name": "x"}}, {"create_alias": {"collection_name": "nope", "alias_name": "y"}}]}"#;
-    s.fails(Method::POST, "/collections/aliases", bad, StatusCode::NOT_FOUND, "nope").await;
-    assert_eq!(s.ok(Method::GET, "/aliases", Value::Null).await["aliases"].as_array().unwrap().len(), 1);
+    s.fails(
+        Method::POST,
+        "/collections/aliases",
+        bad,
+        StatusCode::NOT_FOUND,
+        "nope",
+    )
+    .await;
+    assert_eq!(
+        s.ok(Method::GET, "/aliases", Value::Null).await["aliases"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
