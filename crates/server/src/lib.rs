@@ -163,9 +163,9 @@ pub fn router(db: Arc<Database>, options: &ServerOptions) -> Router {
             metrics::record,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             options.request_timeout,
+            deadline,
         ))
         .layer(DefaultBodyLimit::max(options.body_limit))
         .with_state(app)
@@ -180,6 +180,26 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
         StatusCode::METHOD_NOT_ALLOWED,
         format!("Method not allowed: {method} {}", uri.path()),
     )
+}
+
+/// Answers a request that runs past `limit` with a 408 in Qdrant's error shape. Engine work
+/// it started on the blocking pool still completes.
+async fn deadline(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "Timeout: the request did not finish within {:.1} s (a write it started may still complete)",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {

@@ -683,7 +683,7 @@ async fn a_request_over_the_timeout_is_a_408() {
     });
     s.create().await;
     let slow = DOCUMENT_QUERY.replace("panic", "slow");
-    let (status, _) = s
+    let (status, v) = s
         .call(
             Method::POST,
             "/collections/c/points/query",
@@ -692,6 +692,8 @@ async fn a_request_over_the_timeout_is_a_408() {
         )
         .await;
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    let message = v["status"]["error"].as_str().unwrap_or_default();
+    assert!(message.contains("0.1 s"), "{v}");
 }
 
 #[tokio::test]
