@@ -1,6 +1,7 @@
 //! The state every handler shares, and the bridge from async handlers to the synchronous
 //! engine.
 
+use crate::convert::VectorInput;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
 use quiver_embed_api::TextEmbedder;
@@ -37,5 +38,48 @@ impl App {
     /// A collection by name or alias.
     pub fn collection(&self, name: &str) -> ApiResult<Arc<Collection>> {
         Ok(self.db.collection(name)?)
+    }
+
+    /// Turns vector inputs into vectors, embedding every document of the request in one call.
+    pub fn embed(&self, inputs: Vec<VectorInput>) -> ApiResult<Vec<Vec<f32>>> {
+        let texts: Vec<&str> = inputs
+            .iter()
+            .filter_map(|v| match v {
+                VectorInput::Document { text, .. } => Some(text.as_str()),
+                VectorInput::Dense(_) => None,
+            })
+            .collect();
+        let mut embedded = if texts.is_empty() {
+            Vec::new()
+        } else {
+            let embedder = self.embedder.as_ref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "Wrong input: this server was started without a text model, so documents cannot be embedded; send vectors",
+                )
+            })?;
+            let dim = embedder.dim();
+            let out = embedder.embed(&texts, dim).map_err(|e| {
+                ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("Service unavailable: the text model failed: {e}"),
+                )
+            })?;
+            if out.len() != texts.len() {
+                return Err(ApiError::internal(
+                    "Service internal error: the text model returned the wrong number of vectors",
+                ));
+            }
+            out
+        }
+        .into_iter();
+        inputs
+            .into_iter()
+            .map(|v| match v {
+                VectorInput::Dense(v) => Ok(v),
+                VectorInput::Document { .. } => embedded
+                    .next()
+                    .ok_or_else(|| ApiError::internal("Service internal error: embedding lost")),
+            })
+            .collect()
     }
 }

@@ -165,24 +165,7 @@ impl PayloadSelector {
     /// `true`/`false`, a list of keys, `{"include": [...]}` or `{"exclude": [...]}`; absent:
     /// `default`.
     pub fn parse(v: Option<&Value>, default: bool, at: &str) -> ApiResult<PayloadSelector> {
-        let keys = |v: &Value, at: &str| -> ApiResult<Vec<String>> {
-            let items = v.as_array().ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "Format error in JSON body: {at}: expected a list of payload keys"
-                ))
-            })?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, k)| {
-                    k.as_str().map(str::to_string).ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "Format error in JSON body: {at}[{i}]: expected a payload key (a string)"
-                        ))
-                    })
-                })
-                .collect()
-        };
+        let keys = |v: &Value, at: &str| strings(v, at, "payload key");
         Ok(match v {
             None | Some(Value::Null) => {
                 if default {
@@ -282,19 +265,9 @@ impl VectorSelector {
         Ok(match v {
             None | Some(Value::Null) | Some(Value::Bool(false)) => VectorSelector::None,
             Some(Value::Bool(true)) => VectorSelector::All,
-            Some(Value::Array(items)) => VectorSelector::Names(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| {
-                        k.as_str().map(str::to_string).ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "Format error in JSON body: {at}[{i}]: expected a vector name"
-                            ))
-                        })
-                    })
-                    .collect::<ApiResult<_>>()?,
-            ),
+            Some(list @ Value::Array(_)) => {
+                VectorSelector::Names(strings(list, at, "vector name")?)
+            }
             Some(other) => {
                 return Err(ApiError::bad_request(format!(
                     "Format error in JSON body: {at}: expected true, false or a list of vector names, found {}",
@@ -409,6 +382,27 @@ pub fn payload(v: Option<&Value>, at: &str) -> ApiResult<Payload> {
             kind(other)
         ))),
     }
+}
+
+/// A list of strings: payload keys, vector names (`what`, for messages).
+pub fn strings(v: &Value, at: &str, what: &str) -> ApiResult<Vec<String>> {
+    let items = v.as_array().ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Format error in JSON body: {at}: expected a list of {what}s, found {}",
+            kind(v)
+        ))
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            k.as_str().map(str::to_string).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}[{i}]: expected a {what} (a string)"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// A JSON value's type, for messages.

@@ -14,6 +14,7 @@ mod json;
 mod metrics;
 mod routes;
 mod tls;
+mod updates;
 
 pub use auth::Keys;
 pub use routes::service::QDRANT_API_VERSION;
@@ -28,7 +29,7 @@ use axum::routing::get;
 use error::ApiError;
 use quiver_embed_api::TextEmbedder;
 use quiver_engine::Database;
-use routes::{aliases, collections, points, query, service};
+use routes::{aliases, collections, points, query, scroll, service};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,8 +137,8 @@ pub fn router(db: Arc<Database>, options: &ServerOptions) -> Router {
         .routes(routes!(points::put_vectors))
         .routes(routes!(points::delete_vectors_route))
         .routes(routes!(points::batch))
-        .routes(routes!(points::scroll))
-        .routes(routes!(points::count))
+        .routes(routes!(scroll::scroll))
+        .routes(routes!(scroll::count))
         .routes(routes!(query::search))
         .routes(routes!(query::search_batch))
         .routes(routes!(query::query))

@@ -564,13 +564,12 @@ async fn api_keys_guard_reads_and_writes() {
         s.call(Method::GET, "/healthz", None, None).await.0,
         StatusCode::OK
     );
-    let mut req = Request::builder()
+    let req = Request::builder()
         .method(Method::GET)
         .uri("/collections")
         .header("authorization", "Bearer rw")
         .body(Body::empty())
         .unwrap();
-    req.headers_mut();
     assert_eq!(
         s.router.clone().oneshot(req).await.unwrap().status(),
         StatusCode::OK

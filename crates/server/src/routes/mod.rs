@@ -4,4 +4,5 @@ pub mod aliases;
 pub mod collections;
 pub mod points;
 pub mod query;
+pub mod scroll;
 pub mod service;

@@ -5,7 +5,7 @@ use crate::app::{App, AppState};
 use crate::convert::{self, PayloadSelector, VectorInput, VectorSelector};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Body, Reply, Started};
-use crate::routes::points::{ReadParams, embed_inputs};
+use crate::routes::points::ReadParams;
 use axum::extract::{Path, Query, State};
 use quiver_engine::{Collection, PointId, SearchRequest, With};
 use serde::Deserialize;
@@ -89,6 +89,11 @@ struct Plan {
     vectors: VectorSelector,
 }
 
+/// A request of either API, checked into a [`Plan`]; `at` prefixes the members it names.
+trait Planned {
+    fn plan(self, at: &str) -> ApiResult<Plan>;
+}
+
 enum Input {
     Vector(VectorInput),
     /// The stored vector of this point; the point itself is left out of the results.
@@ -128,7 +133,7 @@ fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
     }
 }
 
-impl QueryRequest {
+impl Planned for QueryRequest {
     fn plan(self, at: &str) -> ApiResult<Plan> {
         let _ = (&self.shard_key,);
         if self.prefetch.as_ref().is_some_and(|v| !v.is_null()) {
@@ -162,7 +167,7 @@ impl QueryRequest {
     }
 }
 
-impl OldSearch {
+impl Planned for OldSearch {
     fn plan(self, at: &str) -> ApiResult<Plan> {
         let _ = &self.shard_key;
         // `NamedVectorStruct`: a bare vector, or `{"name", "vector"}`.
@@ -248,7 +253,7 @@ fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<Value>>
         }
     }
     let mut embedded: Vec<Option<Vec<f32>>> = vec![None; plans.len()];
-    for (i, v) in doc_slots.into_iter().zip(embed_inputs(app, docs)?) {
+    for (i, v) in doc_slots.into_iter().zip(app.embed(docs)?) {
         if let Some(slot) = embedded.get_mut(i) {
             *slot = Some(v);
         }
@@ -329,12 +334,28 @@ fn scroll_as_query(c: &Collection, plan: &Plan, with: With) -> ApiResult<Vec<Val
         .collect())
 }
 
+/// Plans every request (a batch's members are named `searches[i].`), checks the plans
+/// against the collection, then runs them.
 async fn answer(
     app: &AppState,
     name: &str,
-    plans: Vec<Plan>,
-    prefixes: Vec<String>,
+    requests: Vec<impl Planned>,
+    batch: bool,
 ) -> ApiResult<Vec<Vec<Value>>> {
+    let prefixes: Vec<String> = (0..requests.len())
+        .map(|i| {
+            if batch {
+                format!("searches[{i}].")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let plans = requests
+        .into_iter()
+        .zip(&prefixes)
+        .map(|(r, at)| r.plan(at))
+        .collect::<ApiResult<Vec<_>>>()?;
     let c: Arc<Collection> = app.collection(name)?;
     for (p, at) in plans.iter().zip(&prefixes) {
         p.check(&c, at)?;
@@ -359,10 +380,6 @@ async fn answer(
     app.blocking(move || run(&app2, &c, plans)).await
 }
 
-fn at_root(n: usize) -> Vec<String> {
-    vec![String::new(); n]
-}
-
 #[utoipa::path(
     post,
     path = "/collections/{name}/points/query",
@@ -380,8 +397,7 @@ pub async fn query(
     Body(req): Body<QueryRequest>,
 ) -> ApiResult<Reply> {
     params.ignore();
-    let plan = req.plan("")?;
-    let mut out = answer(&app, &name, vec![plan], at_root(1)).await?;
+    let mut out = answer(&app, &name, vec![req], false).await?;
     Ok(Reply::ok(
         &started,
         json!({"points": out.pop().unwrap_or_default()}),
@@ -405,16 +421,7 @@ pub async fn query_batch(
     Body(req): Body<QueryBatch>,
 ) -> ApiResult<Reply> {
     params.ignore();
-    let prefixes: Vec<String> = (0..req.searches.len())
-        .map(|i| format!("searches[{i}]."))
-        .collect();
-    let plans = req
-        .searches
-        .into_iter()
-        .zip(&prefixes)
-        .map(|(r, at)| r.plan(at))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let out = answer(&app, &name, plans, prefixes).await?;
+    let out = answer(&app, &name, req.searches, true).await?;
     let out: Vec<Value> = out
         .into_iter()
         .map(|points| json!({"points": points}))
@@ -439,8 +446,7 @@ pub async fn search(
     Body(req): Body<OldSearch>,
 ) -> ApiResult<Reply> {
     params.ignore();
-    let plan = req.plan("")?;
-    let mut out = answer(&app, &name, vec![plan], at_root(1)).await?;
+    let mut out = answer(&app, &name, vec![req], false).await?;
     Ok(Reply::ok(&started, out.pop().unwrap_or_default()))
 }
 
@@ -461,15 +467,6 @@ pub async fn search_batch(
     Body(req): Body<SearchBatch>,
 ) -> ApiResult<Reply> {
     params.ignore();
-    let prefixes: Vec<String> = (0..req.searches.len())
-        .map(|i| format!("searches[{i}]."))
-        .collect();
-    let plans = req
-        .searches
-        .into_iter()
-        .zip(&prefixes)
-        .map(|(r, at)| r.plan(at))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let out = answer(&app, &name, plans, prefixes).await?;
+    let out = answer(&app, &name, req.searches, true).await?;
     Ok(Reply::ok(&started, out))
 }
