@@ -807,3 +807,56 @@ async fn aliases_and_payload_updates_through_the_api() {
         1
     );
 }
+
+/// Many requests at once through one router (more tasks than cores, on a multi-thread
+/// runtime): every acknowledged upsert is found, queries keep answering, and the metrics
+/// count every request exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_and_readers_through_one_router() {
+    let s = Arc::new(server());
+    s.ok(
+        Method::PUT,
+        "/collections/c",
+        json!({"vectors": {"size": 3, "distance": "Dot"}}),
+    )
+    .await;
+    const WRITERS: u64 = 8;
+    const WRITES: u64 = 25;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..WRITES {
+                let id = w * 1_000 + i;
+                let body = json!({"points": [{"id": id, "vector": [1.0, w as f32, i as f32], "payload": {"w": w}}]});
+                s.ok(Method::PUT, "/collections/c/points?wait=true", body).await;
+                let hits = s
+                    .ok(
+                        Method::POST,
+                        "/collections/c/points/query",
+                        json!({"query": [0.0, 0.0, 1.0], "limit": 3}),
+                    )
+                    .await;
+                assert!(!hits["points"].as_array().unwrap().is_empty());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(s.count().await, WRITERS * WRITES);
+    for w in 0..WRITERS {
+        let filter = json!({"filter": {"must": [{"key": "w", "match": {"value": w}}]}});
+        let n = s
+            .ok(Method::POST, "/collections/c/points/count", filter)
+            .await;
+        assert_eq!(n["count"], WRITES, "writer {w}");
+    }
+    let (_, metrics) = s.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.as_str().unwrap();
+    let line = format!(
+        "quiver_http_requests_total{{method=\"PUT\",endpoint=\"/collections/{{name}}/points\",status=\"200\"}} {}",
+        WRITERS * WRITES
+    );
+    assert!(text.contains(&line), "{text}");
+}
