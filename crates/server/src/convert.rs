@@ -3,6 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use quiver_engine::{Filter, Payload, PointId, Record, Schema, ScoredPoint};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -57,6 +58,102 @@ pub fn dense(v: &Value, at: &str) -> ApiResult<Vec<f32>> {
             })
         })
         .collect()
+}
+
+/// A member that is most often a dense vector. An array of numbers is read straight into
+/// `f32`s (a 384-number query parsed into `Value`s first cost more than the graph search's
+/// bookkeeping); anything else is kept as a `Value` for the checks that name what is wrong.
+#[derive(Debug, Clone)]
+pub enum Loose {
+    Numbers(Vec<f32>),
+    Json(Value),
+}
+
+impl Loose {
+    pub fn into_value(self) -> Value {
+        match self {
+            Loose::Numbers(v) => Value::Array(v.into_iter().map(|x| json!(x)).collect()),
+            Loose::Json(v) => v,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Loose::Json(Value::Null))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Loose {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loose, D::Error> {
+        d.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LooseVisitor {
+    type Value = Loose;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::Bool(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::from(v)))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::from(v)))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::from(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::String(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::String(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Loose, E> {
+        Ok(Loose::Json(Value::Null))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Loose, A::Error> {
+        use serde::Deserialize;
+        Value::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Loose::Json)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Loose, A::Error> {
+        let mut numbers = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(item) = seq.next_element::<Loose>()? {
+            match item {
+                Loose::Json(Value::Number(n)) => {
+                    numbers.push(n.as_f64().unwrap_or(f64::NAN) as f32)
+                }
+                other => {
+                    // Not a vector of numbers: the whole array as JSON values.
+                    let mut items: Vec<Value> = numbers.into_iter().map(|x| json!(x)).collect();
+                    items.push(other.into_value());
+                    while let Some(item) = seq.next_element::<Loose>()? {
+                        items.push(item.into_value());
+                    }
+                    return Ok(Loose::Json(Value::Array(items)));
+                }
+            }
+        }
+        Ok(Loose::Numbers(numbers))
+    }
 }
 
 /// A vector input: numbers, or a text to embed.
@@ -345,21 +442,51 @@ pub fn record_json(
     })
 }
 
+/// Qdrant's `ScoredPoint`, serialized in its member order.
+#[derive(Debug, Serialize)]
+pub struct ScoredJson {
+    id: Value,
+    version: u64,
+    score: f32,
+    payload: Option<Value>,
+    vector: Option<Value>,
+    shard_key: Option<()>,
+    order_value: Option<()>,
+}
+
 pub fn scored_json(
     schema: &Schema,
     point: ScoredPoint,
     payload: &PayloadSelector,
     vectors: &VectorSelector,
-) -> Value {
-    json!({
-        "id": id_json(point.id),
-        "version": 0,
-        "score": point.score,
-        "payload": point.payload.and_then(|p| payload.apply(p)),
-        "vector": point.vectors.and_then(|v| vectors.apply(schema, v)),
-        "shard_key": null,
-        "order_value": null,
-    })
+) -> ScoredJson {
+    ScoredJson {
+        id: id_json(point.id),
+        version: 0,
+        score: point.score,
+        payload: point.payload.and_then(|p| payload.apply(p)),
+        vector: point.vectors.and_then(|v| vectors.apply(schema, v)),
+        shard_key: None,
+        order_value: None,
+    }
+}
+
+/// A record listed by a query without `query`: score 0, as Qdrant answers.
+pub fn unscored_json(
+    schema: &Schema,
+    record: Record,
+    payload: &PayloadSelector,
+    vectors: &VectorSelector,
+) -> ScoredJson {
+    ScoredJson {
+        id: id_json(record.id),
+        version: 0,
+        score: 0.0,
+        payload: record.payload.and_then(|p| payload.apply(p)),
+        vector: record.vectors.and_then(|v| vectors.apply(schema, v)),
+        shard_key: None,
+        order_value: None,
+    }
 }
 
 /// An optional filter; `null` means none.
@@ -441,6 +568,39 @@ mod tests {
             Some(PayloadSelector::None)
         );
         assert!(PayloadSelector::parse(Some(&json!(3)), true, "with_payload").is_err());
+    }
+
+    #[test]
+    fn loose_reads_number_arrays_as_vectors_and_keeps_everything_else() {
+        let parse = |s: &str| serde_json::from_str::<Loose>(s).map_err(|e| e.to_string());
+        assert!(matches!(
+            parse("[0.5, -1, 2e3]"),
+            Ok(Loose::Numbers(v)) if v == [0.5, -1.0, 2000.0]
+        ));
+        assert!(matches!(parse("[]"), Ok(Loose::Numbers(v)) if v.is_empty()));
+        for (text, want) in [
+            ("[[1, 2], [3]]", json!([[1.0, 2.0], [3.0]])),
+            ("[1, \"x\", [2]]", json!([1.0, "x", [2.0]])),
+            ("{\"nearest\": [1, 2]}", json!({"nearest": [1, 2]})),
+            ("7", json!(7)),
+            ("\"a1b2\"", json!("a1b2")),
+            ("null", Value::Null),
+        ] {
+            match parse(text) {
+                Ok(Loose::Json(v)) => assert_eq!(v, want, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert!(parse("[1, 2").is_err());
+        let e = vector_input(
+            &parse("[1, \"x\"]")
+                .map(Loose::into_value)
+                .unwrap_or_default(),
+            "query",
+        )
+        .err()
+        .map(|e| e.message);
+        assert!(e.is_some_and(|m| m.contains("query[1]")));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Instant;
 
@@ -71,28 +72,44 @@ impl<S: Send + Sync> FromRequestParts<S> for Started {
     }
 }
 
-/// `{"result": ..., "status": "ok", "time": seconds}`.
-pub struct Reply {
-    result: serde_json::Value,
-    started: Instant,
-}
+/// `{"result": ..., "status": "ok", "time": seconds}`, serialized when the handler answers
+/// (straight from the result's own type: no intermediate `serde_json::Value`).
+pub struct Reply(Result<Vec<u8>, String>);
 
 impl Reply {
-    pub fn ok(started: &Started, result: impl Into<serde_json::Value>) -> Reply {
-        Reply {
-            result: result.into(),
-            started: started.0,
-        }
+    pub fn ok(started: &Started, result: impl Serialize) -> Reply {
+        let envelope = Envelope {
+            result,
+            status: "ok",
+            time: started.0.elapsed().as_secs_f64(),
+        };
+        // Only a map with non-string keys could fail to serialize; none is built here.
+        Reply(serde_json::to_vec(&envelope).map_err(|e| e.to_string()))
     }
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    result: T,
+    status: &'static str,
+    time: f64,
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        axum::Json(serde_json::json!({
-            "result": self.result,
-            "status": "ok",
-            "time": self.started.elapsed().as_secs_f64(),
-        }))
-        .into_response()
+        let bytes = match self.0 {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                return ApiError::internal(format!("Service internal error: {e}")).into_response();
+            }
+        };
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response()
     }
 }

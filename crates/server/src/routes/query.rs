@@ -2,7 +2,7 @@
 //! clients call, and the older `points/search` (and its batch).
 
 use crate::app::{App, AppState};
-use crate::convert::{self, PayloadSelector, VectorInput, VectorSelector};
+use crate::convert::{self, Loose, PayloadSelector, ScoredJson, VectorInput, VectorSelector};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Body, Reply, Started};
 use crate::routes::points::ReadParams;
@@ -37,7 +37,8 @@ pub struct Params {
 pub struct QueryRequest {
     shard_key: Option<Value>,
     prefetch: Option<Value>,
-    query: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    query: Option<Loose>,
     using: Option<String>,
     filter: Option<Value>,
     params: Option<Params>,
@@ -54,7 +55,8 @@ pub struct QueryRequest {
 #[serde(deny_unknown_fields)]
 pub struct OldSearch {
     shard_key: Option<Value>,
-    vector: Value,
+    #[schema(value_type = Object)]
+    vector: Loose,
     filter: Option<Value>,
     params: Option<Params>,
     limit: usize,
@@ -74,6 +76,12 @@ pub struct QueryBatch {
 #[serde(deny_unknown_fields)]
 pub struct SearchBatch {
     searches: Vec<OldSearch>,
+}
+
+/// `QueryResponse`.
+#[derive(serde::Serialize)]
+struct Points {
+    points: Vec<ScoredJson>,
 }
 
 /// What a query asks for, checked and ready to run.
@@ -145,8 +153,9 @@ impl Planned for QueryRequest {
         if self.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(unsupported(&format!("{at}lookup_from"), "lookup_from"));
         }
-        let input = match self.query.as_ref().filter(|v| !v.is_null()) {
-            Some(q) => Some(query_input(q, &format!("{at}query"))?),
+        let input = match self.query.filter(|v| !v.is_null()) {
+            Some(Loose::Numbers(v)) => Some(Input::Vector(VectorInput::Dense(v))),
+            Some(Loose::Json(q)) => Some(query_input(&q, &format!("{at}query"))?),
             None => None,
         };
         Ok(Plan {
@@ -171,8 +180,9 @@ impl Planned for OldSearch {
     fn plan(self, at: &str) -> ApiResult<Plan> {
         let _ = &self.shard_key;
         // `NamedVectorStruct`: a bare vector, or `{"name", "vector"}`.
-        let (using, vector) = match &self.vector {
-            Value::Object(o) if o.contains_key("name") => {
+        let (using, vector) = match self.vector {
+            Loose::Numbers(v) => (String::new(), v),
+            Loose::Json(Value::Object(o)) if o.contains_key("name") => {
                 let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "Format error in JSON body: {at}vector.name: expected a string"
@@ -183,15 +193,12 @@ impl Planned for OldSearch {
                         "Format error in JSON body: {at}vector: missing field `vector`"
                     ))
                 })?;
-                (name.to_string(), v.clone())
+                (name.to_string(), convert::dense(v, &format!("{at}vector"))?)
             }
-            v => (String::new(), v.clone()),
+            Loose::Json(v) => (String::new(), convert::dense(&v, &format!("{at}vector"))?),
         };
         Ok(Plan {
-            input: Some(Input::Vector(VectorInput::Dense(convert::dense(
-                &vector,
-                &format!("{at}vector"),
-            )?))),
+            input: Some(Input::Vector(VectorInput::Dense(vector))),
             using,
             filter: self.filter.filter(|v| !v.is_null()),
             params: self.params.unwrap_or_default(),
@@ -242,7 +249,7 @@ impl Plan {
 }
 
 /// Runs plans against one collection on the calling (blocking) thread.
-fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<Value>>> {
+fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<ScoredJson>>> {
     // Embed every document of the batch in one call.
     let mut doc_slots = Vec::new();
     let mut docs = Vec::new();
@@ -265,7 +272,7 @@ fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<Value>>
     Ok(out)
 }
 
-fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<Vec<Value>> {
+fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<Vec<ScoredJson>> {
     let with = With {
         payload: plan.payload.wanted(),
         vectors: plan.vectors.wanted(),
@@ -316,21 +323,14 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
 }
 
 /// A query without `query` lists points in id order (score 0), as Qdrant does.
-fn scroll_as_query(c: &Collection, plan: &Plan, with: With) -> ApiResult<Vec<Value>> {
+fn scroll_as_query(c: &Collection, plan: &Plan, with: With) -> ApiResult<Vec<ScoredJson>> {
     let filter = convert::filter(plan.filter.as_ref(), "filter")?;
     let page = c.scroll_filtered(None, plan.limit + plan.offset, with, filter.as_ref())?;
     Ok(page
         .points
         .into_iter()
         .skip(plan.offset)
-        .map(|r| {
-            let mut v = convert::record_json(&c.schema(), r, &plan.payload, &plan.vectors);
-            if let Some(o) = v.as_object_mut() {
-                o.insert("score".into(), json!(0.0));
-                o.insert("version".into(), json!(0));
-            }
-            v
-        })
+        .map(|r| convert::unscored_json(&c.schema(), r, &plan.payload, &plan.vectors))
         .collect())
 }
 
@@ -341,7 +341,7 @@ async fn answer(
     name: &str,
     requests: Vec<impl Planned>,
     batch: bool,
-) -> ApiResult<Vec<Vec<Value>>> {
+) -> ApiResult<Vec<Vec<ScoredJson>>> {
     let prefixes: Vec<String> = (0..requests.len())
         .map(|i| {
             if batch {
@@ -400,7 +400,9 @@ pub async fn query(
     let mut out = answer(&app, &name, vec![req], false).await?;
     Ok(Reply::ok(
         &started,
-        json!({"points": out.pop().unwrap_or_default()}),
+        Points {
+            points: out.pop().unwrap_or_default(),
+        },
     ))
 }
 
@@ -422,10 +424,7 @@ pub async fn query_batch(
 ) -> ApiResult<Reply> {
     params.ignore();
     let out = answer(&app, &name, req.searches, true).await?;
-    let out: Vec<Value> = out
-        .into_iter()
-        .map(|points| json!({"points": points}))
-        .collect();
+    let out: Vec<Points> = out.into_iter().map(|points| Points { points }).collect();
     Ok(Reply::ok(&started, out))
 }
 
