@@ -241,9 +241,26 @@ fn main() {
         if broken_pipe {
             return;
         }
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", error_chain(&e));
         std::process::exit(1);
     }
+}
+
+/// An error and its causes, `: `-joined, each cause left out when the message before it
+/// already says it (Quiver's errors put their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Options for every database the CLI opens: the built-in text model (found as
@@ -529,4 +546,26 @@ fn print_info(info: &quiver_engine::CollectionInfo, json: bool) {
         info.wal_bytes as f64 / 1048576.0
     );
     println!("  last seq   {}", info.last_seq);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+    use anyhow::Context;
+
+    #[test]
+    fn error_chain_says_each_cause_once() {
+        let io = std::io::Error::other("held by another process");
+        let inner = anyhow::Error::new(io).context("data is locked: held by another process");
+        let e = inner.context("cannot open data directory data");
+        assert_eq!(
+            error_chain(&e),
+            "cannot open data directory data: data is locked: held by another process"
+        );
+        let e = Err::<(), _>(std::io::Error::other("disk full"))
+            .context("cannot write x")
+            .err()
+            .map(|e| error_chain(&e));
+        assert_eq!(e.as_deref(), Some("cannot write x: disk full"));
+    }
 }
