@@ -6,9 +6,11 @@
 //! - **scan** of the candidate rows only, when the segment has no graph or the candidates
 //!   are few ([`scan_threshold`]; [`Strategy::choose`] decides for search and `explain`): exactly on the `f32` rows, or for sets of at least
 //!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best `max(2k, 10)` re-scored;
-//! - **graph** search with the filter as its `accept` predicate otherwise: rejected nodes are
-//!   traversed (the graph stays navigable) but never returned, and the search goes on until it
-//!   holds `ef` accepted nodes. A graph search that returns fewer than `k` hits is completed
+//! - **graph** search with the filter as its `accept` predicate otherwise, going on until it
+//!   holds `ef` accepted nodes. When most rows may pass, rejected nodes are scored and
+//!   traversed (the graph stays navigable) but never returned; when at most
+//!   [`TWO_HOP_FRACTION`] may, they are stepped over to their passing neighbours without being
+//!   scored (two hops, as in ACORN), so distance computations go to rows that can be returned. A graph search that returns fewer than `k` hits is completed
 //!   by the scan, so a search returns `min(k, matching points)` results.
 //!
 //! Nothing is post-filtered: every strategy applies the filter before a result enters a
@@ -18,6 +20,7 @@ use crate::segment::{Segment, View};
 use quiver_filter::{
     Evaluation, FieldIndexes, Filter, IndexKind as FieldKind, KeyPath, RowIds, Verdict, evaluate,
 };
+use quiver_index::hnsw::Traversal;
 use quiver_storage::PointId;
 use quiver_storage::segment::{self as segfiles, SegmentFiles};
 use std::collections::BTreeMap;
@@ -118,8 +121,9 @@ pub(crate) enum Strategy {
     /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows.
     ScanCodes { why: ScanReason },
     /// Graph search with the filter checked during traversal (completed by a scan when it
-    /// finds fewer than k).
-    Graph,
+    /// finds fewer than k); rejected nodes scored and traversed, or stepped over
+    /// ([`Traversal::TwoHop`]) when at most [`TWO_HOP_FRACTION`] of the rows may pass.
+    Graph { traversal: Traversal },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +150,12 @@ impl Strategy {
         } else if candidates <= threshold {
             ScanReason::Few { threshold }
         } else {
-            return Strategy::Graph;
+            let traversal = if (candidates as f64) <= rows as f64 * TWO_HOP_FRACTION {
+                Traversal::TwoHop
+            } else {
+                Traversal::Through
+            };
+            return Strategy::Graph { traversal };
         };
         if has_codes && candidates >= CODE_SCAN_MIN_ROWS {
             Strategy::ScanCodes { why }
@@ -171,8 +180,15 @@ impl Strategy {
                 "scan of the candidates on LVQ-8 codes, best re-scored ({}; {candidates} >= {CODE_SCAN_MIN_ROWS} candidates)",
                 why(w)
             ),
-            Strategy::Graph => format!(
-                "graph search, filter checked during traversal ({candidates} candidates > scan threshold)"
+            Strategy::Graph {
+                traversal: Traversal::Through,
+            } => format!(
+                "graph search, filter checked during traversal ({candidates} candidates > scan threshold; > {TWO_HOP_FRACTION} of the rows, so rejected nodes are scored and traversed)"
+            ),
+            Strategy::Graph {
+                traversal: Traversal::TwoHop,
+            } => format!(
+                "graph search, rejected nodes stepped over to their passing neighbours ({candidates} candidates > scan threshold; <= {TWO_HOP_FRACTION} of the rows)"
             ),
         }
     }
@@ -188,6 +204,13 @@ pub(crate) fn scan_threshold(rows: u64, fraction: f64) -> u64 {
 /// Candidate counts up to this are always scanned: an unfiltered graph search
 /// (m = 16, ef = 64) costs about as many distance computations.
 const EXACT_FLOOR: u64 = 1000;
+
+/// Graph searches whose candidates are at most this fraction of the segment's rows step over
+/// rejected nodes instead of scoring them ([`Traversal::TwoHop`]). On WordNet (m = 16,
+/// ef = 64, 2026-12-03): at 15 % of the rows, 1,753 distances per query instead of 5,774
+/// (recall 0.973 instead of 0.992); at 28 %, 2,074 instead of 3,198; at 48 %, no fewer
+/// (2,178 against 2,130) and a lower recall, so such filters keep scoring rejected nodes.
+pub(crate) const TWO_HOP_FRACTION: f64 = 0.35;
 
 /// Candidate sets at least this large are scanned on the graph's LVQ-8 codes (when it has
 /// them), smaller ones on the f32 rows. On WordNet (one thread, 2026-11-27): 4,076 candidates
@@ -235,5 +258,46 @@ impl<'a, 'v> RowFilter<'a, 'v> {
             .candidates()
             .into_iter()
             .filter(move |&r| self.accepts(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategy_follows_the_candidate_fraction() {
+        let rows = 100_000;
+        let choose = |candidates| Strategy::choose(true, true, candidates, rows, 0.1);
+        assert_eq!(
+            choose(900),
+            Strategy::ScanRows {
+                why: ScanReason::Few { threshold: 10_000 }
+            }
+        );
+        assert_eq!(
+            choose(10_000),
+            Strategy::ScanCodes {
+                why: ScanReason::Few { threshold: 10_000 }
+            }
+        );
+        let two_hop = Strategy::Graph {
+            traversal: Traversal::TwoHop,
+        };
+        let through = Strategy::Graph {
+            traversal: Traversal::Through,
+        };
+        assert_eq!(choose(10_001), two_hop);
+        assert_eq!(choose(35_000), two_hop);
+        assert_eq!(choose(35_001), through);
+        assert_eq!(choose(rows), through);
+        assert!(two_hop.describe(20_000).contains("stepped over"));
+        assert!(through.describe(50_000).contains("scored and traversed"));
+        assert_eq!(
+            Strategy::choose(false, false, 50_000, rows, 0.1),
+            Strategy::ScanRows {
+                why: ScanReason::NoGraph
+            }
+        );
     }
 }

@@ -247,9 +247,9 @@ fn filtered_scan_on_codes_keeps_recall_and_returns_k() {
     filtered_search_keeps_recall(1.0);
 }
 
-/// Filters from 50 % to 0.1 % selectivity on a sealed HNSW segment with LVQ-8 codes, with
-/// `filter_scan_fraction` = `scan_fraction` (0: graph search above 1,000 candidates; 1: a
-/// scan of the candidates on the codes, always).
+/// Filters from 75 % to 0.1 % selectivity on a sealed HNSW segment with LVQ-8 codes, with
+/// `filter_scan_fraction` = `scan_fraction` (0: graph search above 1,000 candidates, stepping
+/// over rejected nodes at 35 % or less; 1: a scan of the candidates on the codes, always).
 fn filtered_search_keeps_recall(scan_fraction: f64) {
     let seed = 7;
     let mut rng = Rng(seed);
@@ -277,7 +277,7 @@ fn filtered_search_keeps_recall(scan_fraction: f64) {
     let c = db.create_collection("g", schema, config).unwrap();
     c.create_field_index("bucket", FieldIndexKind::Integer)
         .unwrap();
-    let n = 3000u64;
+    let n = 6000u64;
     let mut model = Model::new();
     let points: Vec<Point> = (0..n)
         .map(|id| {
@@ -305,6 +305,7 @@ fn filtered_search_keeps_recall(scan_fraction: f64) {
         json!({"must": [{"key": "bucket", "match": {"value": 0}}]}),
         json!({"must": [{"key": "bucket", "range": {"lte": 1}}]}),
         json!({"must": [{"key": "bucket", "range": {"gte": 1}}]}),
+        json!({"must": [{"key": "bucket", "range": {"gte": 2}}]}),
         json!({"must": [{"key": "bucket", "range": {"gte": 3}}]}),
         json!({"must": [{"key": "bucket", "range": {"gte": 8}}]}),
         json!({"must": [{"key": "odd", "match": {"value": true}}]}), // not indexed
@@ -341,6 +342,11 @@ fn filtered_search_keeps_recall(scan_fraction: f64) {
             "recall {recall} for {f} ({} matches)",
             want.len()
         );
+    }
+    if scan_fraction == 0.0 {
+        // The 25 % filter took the two-hop traversal on the sealed segment.
+        let plan = c.explain(&Filter::from_json(&filters[3]).unwrap()).unwrap();
+        assert!(plan.contains("stepped over"), "{plan}");
     }
     let plan = c
         .explain(&Filter::from_json(filters.last().unwrap()).unwrap())

@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, reason = "development example")]
 
-use quiver_index::hnsw::{self, BuildParams, DenseScorer};
+use quiver_index::hnsw::{self, BuildParams, DenseScorer, Traversal};
 use quiver_index::{Metric, flat};
 use std::path::Path;
 use std::time::Instant;
@@ -89,10 +89,16 @@ fn main() {
                 query: q,
             };
             let (r, st) = match (&lvq, rerank) {
-                (Some(l), Some(rr)) => {
-                    g.search_reranked(&l.scorer(q, Metric::Dot), &s, 10, ef, rr, |_| true)
-                }
-                _ => g.search(&s, 10, ef, |_| true),
+                (Some(l), Some(rr)) => g.search_reranked(
+                    &l.scorer(q, Metric::Dot),
+                    &s,
+                    10,
+                    ef,
+                    rr,
+                    |_| true,
+                    Traversal::Through,
+                ),
+                _ => g.search(&s, 10, ef, |_| true, Traversal::Through),
             };
             dist += st.distance_computations;
             let truth = &gt[qi * gt_k..qi * gt_k + 10];

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use proptest::prelude::*;
-use quiver_index::hnsw::{self, BuildParams, DenseScorer, HnswGraph};
+use quiver_index::hnsw::{self, BuildParams, DenseScorer, HnswGraph, Traversal};
 use quiver_index::lvq::Lvq8;
 use quiver_index::{Metric, flat};
 
@@ -36,6 +36,7 @@ fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 /// Recall@10 of graph search against brute force; on LVQ-8 codes (re-scoring the best 20)
 /// when `codes` is given.
+#[allow(clippy::too_many_arguments)]
 fn recall_with(
     graph: &HnswGraph,
     codes: Option<&Lvq8>,
@@ -44,7 +45,24 @@ fn recall_with(
     dim: usize,
     ef: usize,
     accept: &dyn Fn(u32) -> bool,
+    traversal: Traversal,
 ) -> f64 {
+    recall_and_cost(graph, codes, rows, queries, dim, ef, accept, traversal).0
+}
+
+/// Recall@10 and distance computations per query.
+#[allow(clippy::too_many_arguments)]
+fn recall_and_cost(
+    graph: &HnswGraph,
+    codes: Option<&Lvq8>,
+    rows: &[f32],
+    queries: &[f32],
+    dim: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+    traversal: Traversal,
+) -> (f64, f64) {
+    let mut dist = 0;
     let mut hit = 0;
     let mut total = 0;
     for q in queries.chunks_exact(dim) {
@@ -55,12 +73,19 @@ fn recall_with(
             metric: Metric::Dot,
             query: q,
         };
-        let (got, _) = match codes {
-            Some(c) => {
-                graph.search_reranked(&c.scorer(q, Metric::Dot), &scorer, 10, ef, 20, accept)
-            }
-            None => graph.search(&scorer, 10, ef, accept),
+        let (got, stats) = match codes {
+            Some(c) => graph.search_reranked(
+                &c.scorer(q, Metric::Dot),
+                &scorer,
+                10,
+                ef,
+                20,
+                accept,
+                traversal,
+            ),
+            None => graph.search(&scorer, 10, ef, accept, traversal),
         };
+        dist += stats.distance_computations;
         assert!(
             got.iter().all(|h| accept(h.offset)),
             "a rejected node was returned"
@@ -71,7 +96,8 @@ fn recall_with(
             .filter(|h| truth.iter().any(|t| t.offset == h.offset))
             .count();
     }
-    hit as f64 / total as f64
+    let nq = queries.len() / dim;
+    (hit as f64 / total as f64, dist as f64 / nq as f64)
 }
 
 fn recall(
@@ -82,7 +108,16 @@ fn recall(
     ef: usize,
     accept: &dyn Fn(u32) -> bool,
 ) -> f64 {
-    recall_with(graph, None, rows, queries, dim, ef, accept)
+    recall_with(
+        graph,
+        None,
+        rows,
+        queries,
+        dim,
+        ef,
+        accept,
+        Traversal::Through,
+    )
 }
 
 #[test]
@@ -113,18 +148,71 @@ fn recall_on_10k_and_deleted_points_never_returned() {
     assert!(r >= 0.95, "recall@10 {r} with deletions");
     // Traversal on LVQ-8 codes with re-scoring: the same thresholds.
     let codes = Lvq8::encode(&rows, dim).unwrap();
-    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
+    let r = recall_with(
+        &graph,
+        Some(&codes),
+        &rows,
+        &queries,
+        dim,
+        16,
+        &|_| true,
+        Traversal::Through,
+    );
     eprintln!("LVQ-8 recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "LVQ-8 recall@10 {r} < 0.95 at ef = 16");
-    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 64, &|o| {
-        o % 3 != 0
-    });
+    let r = recall_with(
+        &graph,
+        Some(&codes),
+        &rows,
+        &queries,
+        dim,
+        64,
+        &|o| o % 3 != 0,
+        Traversal::Through,
+    );
     eprintln!("LVQ-8 recall@10 with a third deleted: {r:.4}");
     assert!(r >= 0.95, "LVQ-8 recall@10 {r} with deletions");
     // Encoded and decoded, the graph answers identically.
     let bytes = hnsw::encode(&graph);
     let back = hnsw::decode(&bytes).unwrap();
     assert_eq!(back, graph);
+}
+
+/// A filter keeping about `percent` % of the rows, uncorrelated with the vectors.
+fn keeps(percent: u64) -> impl Fn(u32) -> bool {
+    move |o: u32| (u64::from(o).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100 < percent
+}
+
+#[test]
+fn two_hop_traversal_keeps_recall_and_scores_fewer_nodes_under_selective_filters() {
+    let dim = 32;
+    let rows = data(10_000, dim, 7);
+    let queries = data(200, dim, 99);
+    let params = BuildParams {
+        m: 16,
+        ef_construction: 100,
+        seed: 1,
+        threads: 4,
+    };
+    let graph = hnsw::build(&rows, dim, Metric::Dot, params, None, &|_| {}).unwrap();
+    let codes = Lvq8::encode(&rows, dim).unwrap();
+    for percent in [5, 15, 30] {
+        let accept = keeps(percent);
+        let run = |t| recall_and_cost(&graph, Some(&codes), &rows, &queries, dim, 64, &accept, t);
+        let (r_through, d_through) = run(Traversal::Through);
+        let (r_two, d_two) = run(Traversal::TwoHop);
+        eprintln!(
+            "{percent}% pass, ef 64: through recall {r_through:.4} at {d_through:.0} distances, two-hop {r_two:.4} at {d_two:.0}"
+        );
+        assert!(
+            r_two >= 0.95,
+            "{percent}%: two-hop recall@10 {r_two} < 0.95"
+        );
+        assert!(
+            d_two < d_through,
+            "{percent}%: two-hop scored {d_two} nodes per query, through {d_through}"
+        );
+    }
 }
 
 #[test]
@@ -142,7 +230,16 @@ fn a_graph_built_on_lvq_codes_keeps_recall() {
     let graph =
         hnsw::build_with_codes(&rows, dim, Metric::Dot, params, None, Some(&codes), &|_| {})
             .unwrap();
-    let r = recall_with(&graph, Some(&codes), &rows, &queries, dim, 16, &|_| true);
+    let r = recall_with(
+        &graph,
+        Some(&codes),
+        &rows,
+        &queries,
+        dim,
+        16,
+        &|_| true,
+        Traversal::Through,
+    );
     eprintln!("built on codes: LVQ-8 recall@10 at ef=16: {r:.4}");
     assert!(r >= 0.95, "recall@10 {r} < 0.95 at ef = 16");
     let reachable = graph.reachable();
@@ -233,22 +330,33 @@ fn a_search_from_inside_a_search_on_the_same_thread() {
     };
     let (outer_q, inner_q) = (&rows[..dim], &rows[5 * dim..6 * dim]);
     let even = |o: u32| o.is_multiple_of(2);
-    let (want_outer, _) = g.search(&scorer(outer_q), 10, 32, even);
-    let (want_inner, _) = g.search(&scorer(inner_q), 5, 16, |_| true);
+    let (want_outer, _) = g.search(&scorer(outer_q), 10, 32, even, Traversal::Through);
+    let (want_inner, _) = g.search(&scorer(inner_q), 5, 16, |_| true, Traversal::Through);
     // Regression: the inner search borrowed the thread's scratch a second time and panicked.
     let inner = std::cell::RefCell::new(Vec::new());
-    let (got_outer, _) = g.search(&scorer(outer_q), 10, 32, |o| {
-        inner
-            .borrow_mut()
-            .push(g.search(&scorer(inner_q), 5, 16, |_| true).0);
-        even(o)
-    });
+    let (got_outer, _) = g.search(
+        &scorer(outer_q),
+        10,
+        32,
+        |o| {
+            inner.borrow_mut().push(
+                g.search(&scorer(inner_q), 5, 16, |_| true, Traversal::Through)
+                    .0,
+            );
+            even(o)
+        },
+        Traversal::Through,
+    );
     assert_eq!(got_outer, want_outer);
     let inner = inner.into_inner();
     assert!(!inner.is_empty());
     assert!(inner.iter().all(|hits| *hits == want_inner));
     // The thread's scratch still serves ordinary searches afterwards.
-    assert_eq!(g.search(&scorer(outer_q), 10, 32, even).0, want_outer);
+    assert_eq!(
+        g.search(&scorer(outer_q), 10, 32, even, Traversal::Through)
+            .0,
+        want_outer
+    );
 }
 
 #[test]
@@ -278,6 +386,7 @@ fn tiny_graphs() {
             10,
             10,
             |_| true,
+            Traversal::Through,
         );
         assert_eq!(hits.len(), n, "every node of a tiny graph is found");
         assert_eq!(hnsw::decode(&hnsw::encode(&g)).unwrap(), g);
@@ -301,7 +410,9 @@ proptest! {
         if let Ok(g2) = hnsw::decode(&bytes) {
             // Whatever decodes must be searchable without panicking.
             let q = [0.5f32; 4];
-            let _ = g2.search(&DenseScorer { rows: &rows, dim: 4, metric: Metric::Dot, query: &q }, 5, 10, |_| true);
+            for t in [Traversal::Through, Traversal::TwoHop] {
+                let _ = g2.search(&DenseScorer { rows: &rows, dim: 4, metric: Metric::Dot, query: &q }, 5, 10, |o| o % 2 == 0, t);
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::planner::Strategy;
+use quiver_index::hnsw::Traversal;
 
 impl Collection {
     pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
@@ -285,30 +286,32 @@ pub(super) fn search_segment(
             true => None,
             false => seg.graphs.get(position).and_then(Option::as_ref),
         };
-        let graph_search = |index: &GraphIndex, accept: &dyn Fn(u32) -> bool| {
-            let exact = DenseScorer {
-                rows,
-                dim,
-                metric,
-                query,
+        let graph_search =
+            |index: &GraphIndex, accept: &dyn Fn(u32) -> bool, traversal: Traversal| {
+                let exact = DenseScorer {
+                    rows,
+                    dim,
+                    metric,
+                    query,
+                };
+                match &index.codes {
+                    Some(codes) => index.graph.search_reranked(
+                        &codes.scorer(query, metric),
+                        &exact,
+                        k,
+                        ef,
+                        rerank_count(k),
+                        accept,
+                        traversal,
+                    ),
+                    None => index.graph.search(&exact, k, ef, accept, traversal),
+                }
             };
-            match &index.codes {
-                Some(codes) => index.graph.search_reranked(
-                    &codes.scorer(query, metric),
-                    &exact,
-                    k,
-                    ef,
-                    rerank_count(k),
-                    accept,
-                ),
-                None => index.graph.search(&exact, k, ef, accept),
-            }
-        };
         let Some(filter) = filter else {
             let deleted = &v.deleted;
             let accept = |o: u32| !deleted.is_deleted(o);
             return match graph {
-                Some(index) => graph_search(index, &accept),
+                Some(index) => graph_search(index, &accept, Traversal::Through),
                 None => flat::search(rows, dim, metric, query, k, accept),
             };
         };
@@ -343,8 +346,8 @@ pub(super) fn search_segment(
             scan_fraction,
         );
         match (strategy, graph) {
-            (Strategy::Graph, Some(index)) => {
-                let (hits, stats) = graph_search(index, &accept);
+            (Strategy::Graph { traversal }, Some(index)) => {
+                let (hits, stats) = graph_search(index, &accept, traversal);
                 if hits.len() >= k {
                     return (hits, stats);
                 }

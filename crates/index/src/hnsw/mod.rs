@@ -94,6 +94,20 @@ pub struct HnswGraph {
     pub(crate) upper: Vec<u32>,
 }
 
+/// What a search does with a node its `accept` predicate rejects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Traversal {
+    /// Scores it and traverses it like an accepted node (never returning it): the graph stays
+    /// navigable exactly as built. Right when most nodes pass.
+    #[default]
+    Through,
+    /// Never scores it: its neighbours that pass take its place among the expanded node's
+    /// neighbours, up to `m0` of them (two hops, as ACORN's search, Patel et al., SIGMOD 2024).
+    /// When a filter keeps a minority of the nodes, distance computations go to nodes that
+    /// pass and the graph stays connected through the ones that do not.
+    TwoHop,
+}
+
 /// Buffers reused across searches: no allocation per query once warm ([`HnswGraph::search`]
 /// keeps one per thread).
 #[derive(Debug, Default)]
@@ -103,6 +117,8 @@ pub struct SearchScratch {
     results: Results,
     /// Unvisited neighbours of the node being expanded.
     fresh: Vec<u32>,
+    /// Rejected neighbours whose own neighbours stand in for them ([`Traversal::TwoHop`]).
+    bridges: Vec<u32>,
 }
 
 thread_local! {
@@ -192,10 +208,18 @@ impl HnswGraph {
         k: usize,
         ef: usize,
         accept: impl Fn(u32) -> bool,
+        traversal: Traversal,
     ) -> (Vec<Hit>, SearchStats) {
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut s) => self.search_with(scorer, k, ef, accept, &mut s),
-            Err(_) => self.search_with(scorer, k, ef, accept, &mut SearchScratch::default()),
+            Ok(mut s) => self.search_with(scorer, k, ef, accept, traversal, &mut s),
+            Err(_) => self.search_with(
+                scorer,
+                k,
+                ef,
+                accept,
+                traversal,
+                &mut SearchScratch::default(),
+            ),
         })
     }
 
@@ -205,6 +229,7 @@ impl HnswGraph {
         k: usize,
         ef: usize,
         accept: impl Fn(u32) -> bool,
+        traversal: Traversal,
         scratch: &mut SearchScratch,
     ) -> (Vec<Hit>, SearchStats) {
         let mut stats = SearchStats::default();
@@ -224,7 +249,7 @@ impl HnswGraph {
         }
         let ef = ef.max(k);
         scratch.visited.reset(self.len());
-        self.search_level(scorer, cur, ef, 0, &accept, scratch, &mut stats);
+        self.search_level(scorer, cur, ef, &accept, traversal, scratch, &mut stats);
         let mut hits: Vec<Hit> = scratch
             .results
             .drain()
@@ -250,9 +275,10 @@ impl HnswGraph {
         ef: usize,
         rerank: usize,
         accept: impl Fn(u32) -> bool,
+        traversal: Traversal,
     ) -> (Vec<Hit>, SearchStats) {
         let ef = ef.max(k);
-        let (mut hits, mut stats) = self.search(approx, ef, ef, accept);
+        let (mut hits, mut stats) = self.search(approx, ef, ef, accept, traversal);
         hits.truncate(rerank.max(k));
         rescore(&mut hits, exact, k, &mut stats);
         (hits, stats)
@@ -282,7 +308,7 @@ impl HnswGraph {
         }
     }
 
-    /// Beam search on one level from `start`; leaves up to `ef` accepted nodes in
+    /// Beam search on level 0 from `start`; leaves up to `ef` accepted nodes in
     /// `scratch.results`. The caller resets `scratch.visited`.
     #[allow(clippy::too_many_arguments)]
     fn search_level<S: Scorer>(
@@ -290,8 +316,8 @@ impl HnswGraph {
         scorer: &S,
         start: Scored,
         ef: usize,
-        level: usize,
         accept: &impl Fn(u32) -> bool,
+        traversal: Traversal,
         scratch: &mut SearchScratch,
         stats: &mut SearchStats,
     ) {
@@ -300,6 +326,7 @@ impl HnswGraph {
             candidates,
             results,
             fresh,
+            bridges,
         } = scratch;
         candidates.clear();
         results.clear();
@@ -308,6 +335,7 @@ impl HnswGraph {
         if accept(start.id) {
             results.push(Reverse(start));
         }
+        let w = 1 + self.m0;
         while let Some(c) = candidates.pop() {
             if results.len() >= ef
                 && let Some(Reverse(worst)) = results.peek()
@@ -317,22 +345,54 @@ impl HnswGraph {
             }
             // The next candidate to expand is probably the current best: start loading its
             // links while this one is processed.
-            if level == 0
-                && let Some(next) = candidates.peek()
-            {
-                let w = 1 + self.m0;
+            if let Some(next) = candidates.peek() {
                 let at = next.id as usize * w;
                 if let Some(block) = self.links0.get(at..at + w) {
                     quiver_kernels::prefetch(block, 2);
                 }
             }
-            // Collect the unvisited neighbours and start loading all their rows before
-            // scoring the first, so that the memory accesses overlap.
+            // Collect the unvisited neighbours to score and start loading all their rows
+            // before scoring the first, so that the memory accesses overlap.
             fresh.clear();
-            for &nb in self.neighbors(c.id, level) {
-                if visited.insert(nb) {
-                    scorer.prefetch(nb);
-                    fresh.push(nb);
+            match traversal {
+                Traversal::Through => {
+                    for &nb in self.neighbors(c.id, 0) {
+                        if visited.insert(nb) {
+                            scorer.prefetch(nb);
+                            fresh.push(nb);
+                        }
+                    }
+                }
+                Traversal::TwoHop => {
+                    bridges.clear();
+                    for &nb in self.neighbors(c.id, 0) {
+                        if visited.insert(nb) {
+                            if accept(nb) {
+                                scorer.prefetch(nb);
+                                fresh.push(nb);
+                            } else {
+                                let at = nb as usize * w;
+                                if let Some(block) = self.links0.get(at..at + w) {
+                                    quiver_kernels::prefetch(block, 2);
+                                }
+                                bridges.push(nb);
+                            }
+                        }
+                    }
+                    'bridges: for &b in bridges.iter() {
+                        for &nb in self.neighbors(b, 0) {
+                            if fresh.len() >= self.m0 {
+                                break 'bridges;
+                            }
+                            // A rejected second-hop node stays unvisited: it may still be
+                            // reached as a bridge from a better node.
+                            if !visited.contains(nb) && accept(nb) {
+                                visited.insert(nb);
+                                scorer.prefetch(nb);
+                                fresh.push(nb);
+                            }
+                        }
+                    }
                 }
             }
             for &nb in fresh.iter() {
@@ -344,7 +404,8 @@ impl HnswGraph {
                 if results.len() < ef || score > worst {
                     let s = Scored { score, id: nb };
                     candidates.push(s);
-                    if accept(nb) {
+                    // Under `TwoHop` every fresh node passed already.
+                    if traversal == Traversal::TwoHop || accept(nb) {
                         results.push(Reverse(s));
                         if results.len() > ef {
                             results.pop();

@@ -33,6 +33,14 @@ impl VisitedSet {
         }
     }
 
+    /// Whether `node` is marked (nodes out of range count as visited, as in `insert`).
+    #[inline]
+    pub fn contains(&self, node: u32) -> bool {
+        self.words
+            .get((node / 64) as usize)
+            .is_none_or(|w| w & (1u64 << (node % 64)) != 0)
+    }
+
     /// Marks `node` visited; returns whether it was unvisited before. Nodes beyond the
     /// largest size ever given to `reset` count as visited (they are never expanded).
     #[inline]
@@ -59,8 +67,11 @@ mod tests {
     #[test]
     fn bits_clear_between_queries() {
         let mut v = VisitedSet::new(130);
+        assert!(!v.contains(2));
         assert!(v.insert(2));
+        assert!(v.contains(2));
         assert!(!v.insert(2));
+        assert!(v.contains(1000), "out of range counts as visited");
         assert!(v.insert(3));
         assert!(v.insert(129));
         v.reset(130);
