@@ -134,6 +134,31 @@ impl DeletedGuard<'_> {
         set && (self.bitmap.newest.load(Ordering::Acquire) <= self.seq || self.deleted_before(row))
     }
 
+    /// Clears the bits of `rows` (one bit per row, as in [`DeletedBitmap::snapshot`]) whose
+    /// rows are deleted at this guard's snapshot: word by word while no deletion is newer
+    /// than the snapshot, row by row otherwise.
+    pub fn remove_deleted(&self, rows: &mut [u64]) {
+        let settled = self.bitmap.newest.load(Ordering::Acquire) <= self.seq;
+        for (i, (out, d)) in rows.iter_mut().zip(self.words.iter()).enumerate() {
+            let d = d.load(Ordering::Acquire) & *out;
+            if d == 0 {
+                continue;
+            }
+            if settled {
+                *out &= !d;
+            } else {
+                let mut bits = d;
+                while bits != 0 {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    if self.deleted_before((i * 64) as u32 + b) {
+                        *out &= !(1 << b);
+                    }
+                }
+            }
+        }
+    }
+
     /// The slow path: a deletion at least as new as some reader's snapshot.
     #[cold]
     fn deleted_before(&self, row: u32) -> bool {

@@ -293,6 +293,12 @@ fn filtered_search_keeps_recall(scan_fraction: f64) {
         .collect();
     c.upsert(points).unwrap();
     c.flush().unwrap();
+    // Deleted after the seal: a sealed segment's deletion bits, never returned.
+    let dead: Vec<PointId> = (0..n).step_by(7).map(PointId::Num).collect();
+    for id in &dead {
+        model.remove(&num(*id));
+    }
+    c.delete(&dead).unwrap();
     // A few more in the mutable segment.
     for id in n..n + 50 {
         let v = rng.vector(dim);

@@ -74,8 +74,8 @@ pub use index::{FieldIndex, FieldIndexBuilder, FieldIndexes, IndexKind, NumericV
 pub use key::{KeyPath, MAX_KEY_STEPS};
 pub use parse::MAX_DEPTH;
 pub use plan::{
-    Access, Cardinality, Evaluation, Plan, RowIds, Step, UNINDEXED_SELECTIVITY, Verdict, describe,
-    estimate, evaluate,
+    Access, Cardinality, Evaluation, Plan, RowIds, Step, UNINDEXED_SELECTIVITY, Verdict,
+    dense_words, describe, estimate, evaluate,
 };
 pub use quiver_types::PointId;
 pub use roaring::RoaringBitmap;

@@ -347,7 +347,14 @@ pub(super) fn search_segment(
         );
         match (strategy, graph) {
             (Strategy::Graph { traversal }, Some(index)) => {
-                let (hits, stats) = graph_search(index, &accept, traversal);
+                // Rows whose payload must be checked are checked up front only when they are
+                // few: a graph search checks a few thousand rows, not a whole segment.
+                let (hits, stats) = if rf.eval.unsure.len() <= planner::EAGER_CHECKS {
+                    let passing = rf.passing_bits();
+                    graph_search(index, &|o| passing.contains(o), traversal)
+                } else {
+                    graph_search(index, &accept, traversal)
+                };
                 if hits.len() >= k {
                     return (hits, stats);
                 }

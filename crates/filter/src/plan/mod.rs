@@ -6,10 +6,12 @@
 //! part of an indexed one the index cannot decide, such as values of another type) leaves
 //! rows to be checked per point with [`crate::Filter::matches`].
 
+mod dense;
 mod describe;
 mod estimate;
 mod evaluate;
 
+pub use dense::dense_words;
 pub use describe::{Access, Plan, Step, describe};
 pub use estimate::{Cardinality, UNINDEXED_SELECTIVITY, estimate};
 pub use evaluate::{Evaluation, Verdict, evaluate};
