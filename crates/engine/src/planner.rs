@@ -5,7 +5,8 @@
 //! payload, and the rest. The filtered search then picks a strategy:
 //! - **scan** of the candidate rows only, when the segment has no graph or the candidates
 //!   are few ([`scan_threshold`]; [`Strategy::choose`] decides for search and `explain`): exactly on the `f32` rows, or for sets of at least
-//!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best `max(2k, 10)` re-scored;
+//!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best re-scored as a graph
+//!   search on them re-scores (`max(2k, 10)` for LVQ-8, at least `ef` for LVQ-4 and LVQ-4x8);
 //! - **graph** search with the filter as its `accept` predicate otherwise: rejected nodes are
 //!   traversed (the graph stays navigable) but never returned, and the search goes on until it
 //!   holds `ef` accepted nodes. A graph search that returns fewer than `k` hits is completed
@@ -115,7 +116,8 @@ pub(crate) fn load_fields(
 pub(crate) enum Strategy {
     /// Score every candidate row exactly on the `f32` rows.
     ScanRows { why: ScanReason },
-    /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows.
+    /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows
+    /// (or, for LVQ-4x8, on its residual codes).
     ScanCodes { why: ScanReason },
     /// Graph search with the filter checked during traversal (completed by a scan when it
     /// finds fewer than k).

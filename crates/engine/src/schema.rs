@@ -75,7 +75,9 @@ pub enum IndexKind {
 }
 
 /// Compact codes a graph search traverses on; the best candidates are then re-scored with
-/// the `f32` rows, which stay stored (see `quiver_index::lvq`).
+/// the `f32` rows, which stay stored, or with LVQ-4x8's residual codes (see
+/// `quiver_index::lvq` and `quiver_index::lvq4`). Stored in the manifest by name: a build
+/// that does not know a name refuses the collection (`docs/format.md`, schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
