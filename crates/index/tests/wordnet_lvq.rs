@@ -4,6 +4,20 @@
 //! against brute force over the same rows. A measurement, not a timing: run with
 //! `QUIVER_WORDNET=../shared/datasets/wordnet cargo test --release -p quiver-index
 //! --test wordnet_lvq -- --ignored --nocapture`.
+//!
+//! Measured 2026-12-03 on all 117,659 rows (`QUIVER_WORDNET_ROWS=200000`), m = 16,
+//! ef_construction = 200, recall@10 (distances per query):
+//!
+//! | ef | LVQ-8, best 20 on f32 | LVQ-4x8, beam on residual | LVQ-4, beam on f32 |
+//! |---:|---|---|---|
+//! | 16 | 0.8598 (475) | 0.8542 (475) | 0.8546 (475) |
+//! | 32 | 0.9336 (735) | 0.9270 (750) | 0.9276 (750) |
+//! | 48 | 0.9582 (980) | 0.9554 (1011) | 0.9562 (1011) |
+//! | 64 | 0.9690 (1218) | 0.9686 (1263) | 0.9694 (1263) |
+//! | 128 | 0.9886 (2118) | 0.9884 (2228) | 0.9892 (2228) |
+//!
+//! 4-bit traversal loses almost nothing on these embeddings; the two-level scores were within
+//! 1.0e-4 of the exact ones.
 
 #![allow(clippy::unwrap_used, reason = "a measurement harness")]
 
