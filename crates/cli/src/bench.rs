@@ -147,8 +147,8 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> Measured {
 }
 
 /// The `params` of an output line. `storage` is the peers' field: what the graph search reads
-/// while it traverses; with LVQ-8 the best candidates are re-scored with the f32 vectors
-/// (`rerank`).
+/// while it traverses; `rerank` what its best candidates are re-scored on (the f32 vectors,
+/// or LVQ-4x8's two-level codes).
 fn index_params(index: IndexKind, metric: &str, ef: serde_json::Value) -> serde_json::Value {
     let mut params = json!({"storage": "f32", "metric": metric});
     if let IndexKind::Hnsw {
@@ -157,9 +157,16 @@ fn index_params(index: IndexKind, metric: &str, ef: serde_json::Value) -> serde_
         quantization,
     } = index
     {
-        if quantization == Quantization::Lvq8 {
-            params["storage"] = json!("lvq8");
-            params["rerank"] = json!("f32");
+        match quantization {
+            Quantization::Lvq8 | Quantization::Lvq4 => {
+                params["storage"] = json!(quantization.name());
+                params["rerank"] = json!("f32");
+            }
+            Quantization::Lvq4x8 => {
+                params["storage"] = json!("lvq4");
+                params["rerank"] = json!("lvq4x8");
+            }
+            _ => {}
         }
         params["m"] = json!(m);
         params["ef_construction"] = json!(ef_construction);

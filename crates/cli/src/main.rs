@@ -163,7 +163,9 @@ pub(crate) struct IndexArgs {
     #[arg(long, default_value_t = 200)]
     pub ef_construction: usize,
     /// HNSW: what the graph search traverses on: lvq8 (one byte per dimension; the best
-    /// candidates are re-scored with the f32 vectors) or none (the f32 vectors).
+    /// candidates are re-scored with the f32 vectors), lvq4 (half a byte; the whole beam
+    /// re-scored with the f32 vectors), lvq4x8 (half a byte, and the whole beam re-scored on
+    /// 8-bit residual codes: the f32 vectors are not read) or none (the f32 vectors).
     #[arg(long, default_value = "lvq8")]
     pub quantization: String,
 }
@@ -175,8 +177,9 @@ impl IndexArgs {
             "hnsw" => {
                 let Some(quantization) = Quantization::parse(&self.quantization) else {
                     bail!(
-                        "unknown quantization `{}`: use lvq8 or none",
-                        self.quantization
+                        "unknown quantization `{}`: use {}",
+                        self.quantization,
+                        Quantization::NAMES
                     );
                 };
                 Ok(IndexKind::Hnsw {

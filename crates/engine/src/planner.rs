@@ -5,12 +5,14 @@
 //! payload, and the rest. The filtered search then picks a strategy:
 //! - **scan** of the candidate rows only, when the segment has no graph or the candidates
 //!   are few ([`scan_threshold`]; [`Strategy::choose`] decides for search and `explain`): exactly on the `f32` rows, or for sets of at least
-//!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best `max(2k, 10)` re-scored;
+//!   [`CODE_SCAN_MIN_ROWS`] on the graph's LVQ codes with the best re-scored as a graph
+//!   search on them re-scores (`max(2k, 10)` for LVQ-8, at least `ef` for LVQ-4 and LVQ-4x8);
 //! - **graph** search with the filter as its `accept` predicate otherwise, going on until it
 //!   holds `ef` accepted nodes. When most rows may pass, rejected nodes are scored and
 //!   traversed (the graph stays navigable) but never returned; when at most
 //!   [`TWO_HOP_FRACTION`] may, they are stepped over to their passing neighbours without being
-//!   scored (two hops, as in ACORN), so distance computations go to rows that can be returned. A graph search that returns fewer than `k` hits is completed
+//!   scored (two hops, as in ACORN), so distance computations go to rows that can be returned.
+//!   A graph search that returns fewer than `k` hits is completed
 //!   by the scan, so a search returns `min(k, matching points)` results.
 //!
 //! Nothing is post-filtered: every strategy applies the filter before a result enters a
@@ -119,7 +121,8 @@ pub(crate) fn load_fields(
 pub(crate) enum Strategy {
     /// Score every candidate row exactly on the `f32` rows.
     ScanRows { why: ScanReason },
-    /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows.
+    /// Score every candidate on the graph's LVQ codes, re-score the best on the `f32` rows
+    /// (or, for LVQ-4x8, on its residual codes).
     ScanCodes { why: ScanReason },
     /// Graph search with the filter checked during traversal (completed by a scan when it
     /// finds fewer than k); rejected nodes scored and traversed, or stepped over

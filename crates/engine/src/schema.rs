@@ -75,7 +75,9 @@ pub enum IndexKind {
 }
 
 /// Compact codes a graph search traverses on; the best candidates are then re-scored with
-/// the `f32` rows, which stay stored (see `quiver_index::lvq`).
+/// the `f32` rows, which stay stored, or with LVQ-4x8's residual codes (see
+/// `quiver_index::lvq` and `quiver_index::lvq4`). Stored in the manifest by name: a build
+/// that does not know a name refuses the collection (`docs/format.md`, schema).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -85,14 +87,37 @@ pub enum Quantization {
     None,
     /// LVQ-8: one byte per dimension, scaled per row (a quarter of the memory traffic).
     Lvq8,
+    /// LVQ-4: half a byte per dimension (an eighth of the traffic); the search re-scores its
+    /// whole beam with the `f32` rows, since 4-bit scores order it loosely.
+    Lvq4,
+    /// LVQ-4x8: LVQ-4 codes for the traversal, plus the 4-bit codes' residual in 8 bits
+    /// (1.5 bytes per dimension in all), on which the whole beam is re-scored: the `f32` rows
+    /// are not read by a search. Scores are those of the two-level reconstruction, within
+    /// `step / 510` per coordinate of the original.
+    Lvq4x8,
 }
 
 impl Quantization {
+    /// Every name [`Quantization::parse`] accepts, for error messages.
+    pub const NAMES: &str = "none, lvq8, lvq4 or lvq4x8";
+
     pub fn parse(s: &str) -> Option<Quantization> {
         match s.to_ascii_lowercase().as_str() {
             "none" | "f32" => Some(Quantization::None),
             "lvq8" | "lvq" => Some(Quantization::Lvq8),
+            "lvq4" => Some(Quantization::Lvq4),
+            "lvq4x8" => Some(Quantization::Lvq4x8),
             _ => None,
+        }
+    }
+
+    /// The name [`Quantization::parse`] reads back (as stored in the manifest).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Lvq8 => "lvq8",
+            Quantization::Lvq4 => "lvq4",
+            Quantization::Lvq4x8 => "lvq4x8",
         }
     }
 }

@@ -6,6 +6,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
 use quiver_index::lvq::Lvq8;
+use quiver_index::lvq4::Lvq4;
 use quiver_storage::PointId;
 use quiver_storage::segment::SegmentFiles;
 use std::collections::HashMap;
@@ -207,7 +208,16 @@ pub(crate) struct Segment {
 #[derive(Debug)]
 pub(crate) struct GraphIndex {
     pub graph: HnswGraph,
-    pub codes: Option<Lvq8>,
+    pub codes: Option<Codes>,
+}
+
+/// The codes of a graph index, by [`crate::Quantization`].
+#[derive(Debug)]
+pub(crate) enum Codes {
+    /// LVQ-8: the best candidates are re-scored with the `f32` rows.
+    Lvq8(Lvq8),
+    /// LVQ-4 (re-scored with the `f32` rows) or LVQ-4x8 (re-scored on its residual codes).
+    Lvq4(Lvq4),
 }
 
 /// A consistent read-only view of a segment's rows.

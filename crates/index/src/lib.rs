@@ -9,6 +9,7 @@ pub mod flat;
 pub mod hnsw;
 mod huge;
 pub mod lvq;
+pub mod lvq4;
 mod metric;
 
 pub use metric::Metric;

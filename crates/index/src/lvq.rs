@@ -135,22 +135,10 @@ impl Lvq8 {
     /// better"; approximations of [`Metric::score`] on the original rows).
     pub fn scorer<'a>(&'a self, query: &'a [f32], metric: Metric) -> Lvq8Scorer<'a> {
         assert_eq!(query.len(), self.dim, "query has the wrong dimension");
-        // Scale so that |q̂ᵢ| ≤ 32767 and 255·Σ|q̂ᵢ| stays below 2³¹ (the kernel is exact).
-        let max = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let l1: f32 = query.iter().map(|x| x.abs()).sum();
-        let scale = if max > 0.0 {
-            (32767.0 / max).min(2.0e9 / (255.0 * l1))
-        } else {
-            1.0
-        };
         Lvq8Scorer {
             lvq: self,
-            scaled: query.iter().map(|x| (x * scale).round() as i16).collect(),
-            inv_scale: 1.0 / scale,
+            query: ScaledQuery::new(query, &self.mean),
             metric,
-            q_mean: quiver_kernels::dot(query, &self.mean),
-            q_sum: query.iter().sum(),
-            q_norm: quiver_kernels::norm_squared(query),
         }
     }
 
@@ -246,7 +234,59 @@ impl PartialEq for Lvq8 {
     }
 }
 
-fn column_mean(rows: &[f32], dim: usize, n: usize) -> Vec<f32> {
+impl crate::hnsw::Quantized for Lvq8 {
+    type Scorer<'a> = Lvq8Scorer<'a>;
+
+    fn scorer<'a>(&'a self, query: &'a [f32], metric: Metric) -> Lvq8Scorer<'a> {
+        Lvq8::scorer(self, query, metric)
+    }
+}
+
+/// A query prepared for the code kernels: scaled to `i16` and its per-query constants.
+pub(crate) struct ScaledQuery {
+    /// The query times `1 / inv_scale`, rounded.
+    pub scaled: Vec<i16>,
+    pub inv_scale: f32,
+    /// `⟨q, μ⟩`, `Σq` and `‖q‖²`.
+    pub q_mean: f32,
+    pub q_sum: f32,
+    pub q_norm: f32,
+}
+
+impl ScaledQuery {
+    /// Scales so that `|q̂ᵢ| ≤ 32767` and `255·Σ|q̂ᵢ|` stays below 2³¹: the code kernels
+    /// are then exact for codes up to 8 bits (4-bit codes share the bound, which costs them
+    /// nothing visible: the rounding error stays near 1e-5 of the largest coordinate).
+    pub fn new(query: &[f32], mean: &[f32]) -> ScaledQuery {
+        let max = query.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let l1: f32 = query.iter().map(|x| x.abs()).sum();
+        let scale = if max > 0.0 {
+            (32767.0 / max).min(2.0e9 / (255.0 * l1))
+        } else {
+            1.0
+        };
+        ScaledQuery {
+            scaled: query.iter().map(|x| (x * scale).round() as i16).collect(),
+            inv_scale: 1.0 / scale,
+            q_mean: quiver_kernels::dot(query, mean),
+            q_sum: query.iter().sum(),
+            q_norm: quiver_kernels::norm_squared(query),
+        }
+    }
+
+    /// The score of a row `x̂ = μ + offset + Σ stepⱼ·cⱼ` given `Σ stepⱼ·⟨q̂, cⱼ⟩` (the
+    /// integer dots already weighted) and `‖x̂‖²`.
+    #[inline]
+    pub fn score(&self, metric: Metric, offset: f32, weighted_dots: f32, norm_sq: f32) -> f32 {
+        let dot = self.q_mean + offset * self.q_sum + weighted_dots * self.inv_scale;
+        match metric {
+            Metric::Dot => dot,
+            Metric::L2 => -(self.q_norm - 2.0 * dot + norm_sq),
+        }
+    }
+}
+
+pub(crate) fn column_mean(rows: &[f32], dim: usize, n: usize) -> Vec<f32> {
     let mut sum = vec![0.0f64; dim];
     for row in rows.chunks_exact(dim) {
         for (s, &x) in sum.iter_mut().zip(row) {
@@ -287,13 +327,8 @@ fn encode_row(x: &[f32], mean: &[f32], codes: &mut [u8]) -> RowParams {
 /// Scores rows through their codes; see the module docs for the arithmetic.
 pub struct Lvq8Scorer<'a> {
     lvq: &'a Lvq8,
-    /// The query times `1 / inv_scale`, rounded.
-    scaled: Vec<i16>,
-    inv_scale: f32,
+    query: ScaledQuery,
     metric: Metric,
-    q_mean: f32,
-    q_sum: f32,
-    q_norm: f32,
 }
 
 impl Scorer for Lvq8Scorer<'_> {
@@ -302,12 +337,9 @@ impl Scorer for Lvq8Scorer<'_> {
         let Some(p) = self.lvq.params.get(node as usize) else {
             return f32::NEG_INFINITY;
         };
-        let codes = quiver_kernels::dot_u8_i16(&self.scaled, self.lvq.codes(node));
-        let dot = self.q_mean + p.lo * self.q_sum + p.step * (codes as f32 * self.inv_scale);
-        match self.metric {
-            Metric::Dot => dot,
-            Metric::L2 => -(self.q_norm - 2.0 * dot + p.norm_sq),
-        }
+        let codes = quiver_kernels::dot_u8_i16(&self.query.scaled, self.lvq.codes(node));
+        self.query
+            .score(self.metric, p.lo, p.step * codes as f32, p.norm_sq)
     }
 
     #[inline]

@@ -17,15 +17,24 @@ pub enum Isa {
     Scalar,
     /// x86-64 AVX2 with FMA.
     Avx2,
-    /// x86-64 AVX-512 Foundation.
+    /// x86-64 AVX-512 Foundation (code kernels also need AVX-512BW, else AVX2's run).
     Avx512,
+    /// x86-64 AVX-512 with BW and VNNI: [`Isa::Avx512`]'s float kernels, code kernels on
+    /// `vpdpwssd`.
+    Avx512Vnni,
     /// aarch64 Advanced SIMD (present on all common aarch64 targets).
     Neon,
 }
 
 impl Isa {
     /// Every variant, best first: the order in which [`isa`] tries them.
-    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+    pub const ALL: [Isa; 5] = [
+        Isa::Avx512Vnni,
+        Isa::Avx512,
+        Isa::Avx2,
+        Isa::Neon,
+        Isa::Scalar,
+    ];
 }
 
 /// A kernel over two slices of equal length, such as [`dot`] (an alias, so plain
@@ -33,7 +42,8 @@ impl Isa {
 pub type PairKernel = fn(&[f32], &[f32]) -> f32;
 /// A kernel over one slice, such as [`norm_squared`].
 pub type NormKernel = fn(&[f32]) -> f32;
-/// A kernel over 16-bit integers and as many 8-bit codes, such as [`dot_u8_i16`].
+/// A kernel over 16-bit integers and their codes, such as [`dot_u8_i16`] (8-bit codes, as
+/// many as integers) and [`dot_u4_i16`] (4-bit codes, two per byte).
 pub type CodeKernel = fn(&[i16], &[u8]) -> i32;
 /// A matrix kernel with the signature and contract of [`crate::dot_matrix`]:
 /// `(queries, nq, base, nb, dim, out)`.
@@ -47,6 +57,7 @@ struct Kernels {
     l2_squared: PairKernel,
     norm_squared: NormKernel,
     dot_u8_i16: CodeKernel,
+    dot_u4_i16: CodeKernel,
     dot_matrix: MatrixKernel,
 }
 
@@ -56,6 +67,7 @@ const SCALAR: Kernels = Kernels {
     l2_squared: scalar::l2_squared,
     norm_squared: scalar::norm_squared,
     dot_u8_i16: scalar::dot_u8_i16_i32,
+    dot_u4_i16: scalar::dot_u4_i16_i32,
     dot_matrix: matrix::sgemm,
 };
 
@@ -66,6 +78,7 @@ impl Kernels {
             Isa::Scalar => Some(SCALAR),
             Isa::Avx2 => Self::avx2(),
             Isa::Avx512 => Self::avx512(),
+            Isa::Avx512Vnni => Self::avx512_vnni(),
             Isa::Neon => Self::neon(),
         }
     }
@@ -101,6 +114,12 @@ impl Kernels {
             unsafe { avx2::dot_u8_i16(q, codes) }
         }
         #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_u4_i16(q: &[i16], codes: &[u8]) -> i32 {
+            check_u4(q, codes);
+            // SAFETY: as in `dot` above.
+            unsafe { avx2::dot_u4_i16(q, codes) }
+        }
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
         fn dot_matrix(
             queries: &[f32],
             nq: usize,
@@ -122,6 +141,7 @@ impl Kernels {
             l2_squared,
             norm_squared,
             dot_u8_i16,
+            dot_u4_i16,
             dot_matrix,
         })
     }
@@ -150,17 +170,74 @@ impl Kernels {
             // SAFETY: as in `dot` above.
             unsafe { avx512::norm_squared(a) }
         }
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
+            assert_eq!(q.len(), codes.len(), "dot_u8_i16: slices differ in length");
+            // SAFETY: reachable only through the table built below after AVX-512F and
+            // AVX-512BW were detected on this CPU.
+            unsafe { avx512::dot_u8_i16(q, codes) }
+        }
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_u4_i16(q: &[i16], codes: &[u8]) -> i32 {
+            check_u4(q, codes);
+            // SAFETY: as in `dot_u8_i16` above.
+            unsafe { avx512::dot_u4_i16(q, codes) }
+        }
 
-        let supported = std::is_x86_feature_detected!("avx512f");
-        supported.then(|| Kernels {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return None;
+        }
+        // No AVX-512 matrix kernel yet, and no code kernels without BW: the AVX2 ones, which
+        // every AVX-512 CPU can run (the check is repeated anyway, so the table stays sound
+        // on any CPU).
+        let avx2 = Self::avx2();
+        let bw = std::is_x86_feature_detected!("avx512bw");
+        Some(Kernels {
             isa: Isa::Avx512,
             dot,
             l2_squared,
             norm_squared,
-            // No AVX-512 code or matrix kernels yet: the AVX2 ones, which every AVX-512 CPU
-            // can run (the check is repeated anyway, so the table stays sound on any CPU).
-            dot_u8_i16: Self::avx2().map_or(scalar::dot_u8_i16_i32, |avx2| avx2.dot_u8_i16),
-            dot_matrix: Self::avx2().map_or(matrix::sgemm, |avx2| avx2.dot_matrix),
+            dot_u8_i16: match (bw, avx2) {
+                (true, _) => dot_u8_i16,
+                (false, Some(avx2)) => avx2.dot_u8_i16,
+                (false, None) => scalar::dot_u8_i16_i32,
+            },
+            dot_u4_i16: match (bw, avx2) {
+                (true, _) => dot_u4_i16,
+                (false, Some(avx2)) => avx2.dot_u4_i16,
+                (false, None) => scalar::dot_u4_i16_i32,
+            },
+            dot_matrix: avx2.map_or(matrix::sgemm, |avx2| avx2.dot_matrix),
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_vnni() -> Option<Kernels> {
+        use crate::avx512vnni;
+
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
+            assert_eq!(q.len(), codes.len(), "dot_u8_i16: slices differ in length");
+            // SAFETY: reachable only through the table built below after AVX-512F, BW and
+            // VNNI were detected on this CPU.
+            unsafe { avx512vnni::dot_u8_i16(q, codes) }
+        }
+        #[expect(unsafe_code, reason = "calls a #[target_feature] kernel")]
+        fn dot_u4_i16(q: &[i16], codes: &[u8]) -> i32 {
+            check_u4(q, codes);
+            // SAFETY: as in `dot_u8_i16` above.
+            unsafe { avx512vnni::dot_u4_i16(q, codes) }
+        }
+
+        let vnni = std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vnni");
+        // The float kernels are AVX-512F's, whose table checks that feature itself.
+        let base = Self::avx512().filter(|_| vnni)?;
+        Some(Kernels {
+            isa: Isa::Avx512Vnni,
+            dot_u8_i16,
+            dot_u4_i16,
+            ..base
         })
     }
 
@@ -171,6 +248,11 @@ impl Kernels {
 
     #[cfg(not(target_arch = "x86_64"))]
     fn avx512() -> Option<Kernels> {
+        None
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn avx512_vnni() -> Option<Kernels> {
         None
     }
 
@@ -205,8 +287,9 @@ impl Kernels {
             dot,
             l2_squared,
             norm_squared,
-            // No NEON code kernel yet; the portable one auto-vectorises reasonably.
+            // No NEON code kernels yet; the portable ones auto-vectorise reasonably.
             dot_u8_i16: scalar::dot_u8_i16_i32,
+            dot_u4_i16: scalar::dot_u4_i16_i32,
             dot_matrix: matrix::sgemm,
         })
     }
@@ -293,6 +376,35 @@ pub fn dot_u8_i16(q: &[i16], codes: &[u8]) -> i32 {
 /// The code kernel of `isa`, if this CPU supports it; see [`dot_for`].
 pub fn dot_u8_i16_for(isa: Isa) -> Option<CodeKernel> {
     Kernels::for_isa(isa).map(|k| k.dot_u8_i16)
+}
+
+/// Panics unless `codes` holds `q.len()` 4-bit codes (see [`crate::scalar::u4_len`]).
+#[inline]
+fn check_u4(q: &[i16], codes: &[u8]) {
+    assert_eq!(
+        codes.len(),
+        scalar::u4_len(q.len()),
+        "dot_u4_i16: {} codes bytes for {} dimensions",
+        codes.len(),
+        q.len()
+    );
+}
+
+/// `Σ qᵢ·cᵢ` of 16-bit integers and 4-bit codes packed by [`crate::scalar::pack_u4`] with
+/// the selected instruction set, in `i32`: exact (equal to [`crate::scalar::dot_u4_i16`])
+/// whenever `15 · Σ|qᵢ| < 2³¹`; beyond that the sum wraps.
+///
+/// # Panics
+/// If `codes.len() != u4_len(q.len())`.
+#[inline]
+pub fn dot_u4_i16(q: &[i16], codes: &[u8]) -> i32 {
+    check_u4(q, codes);
+    (selected().dot_u4_i16)(q, codes)
+}
+
+/// The 4-bit code kernel of `isa`, if this CPU supports it; see [`dot_for`].
+pub fn dot_u4_i16_for(isa: Isa) -> Option<CodeKernel> {
+    Kernels::for_isa(isa).map(|k| k.dot_u4_i16)
 }
 
 /// The squared-norm kernel of `isa`, if this CPU supports it; see [`dot_for`].
@@ -401,6 +513,40 @@ mod tests {
         Ok(())
     }
 
+    /// Every available 4-bit code kernel, and the dispatched one, equal the exact sum of the
+    /// unpacked codes (wrapped to `i32`, as the lanes wrap: the products never overflow, so
+    /// the wrapped sums agree even past the exactness bound).
+    fn check_dot_u4_i16(q: &[i16], codes: &[u8]) -> Result<(), TestCaseError> {
+        let mut packed = vec![0u8; scalar::u4_len(codes.len())];
+        scalar::pack_u4(codes, &mut packed);
+        let mut back = vec![0u8; codes.len()];
+        scalar::unpack_u4(&packed, &mut back);
+        let masked: Vec<u8> = codes.iter().map(|c| c & 0x0F).collect();
+        prop_assert_eq!(&back, &masked, "pack/unpack, len {}", codes.len());
+        let exact: i64 = q
+            .iter()
+            .zip(&masked)
+            .map(|(&a, &c)| i64::from(a) * i64::from(c))
+            .sum();
+        prop_assert_eq!(scalar::dot_u4_i16(q, &packed), exact);
+        for isa in available() {
+            let got = dot_u4_i16_for(isa).unwrap()(q, &packed);
+            prop_assert_eq!(got, exact as i32, "{:?} dot_u4_i16, len {}", isa, q.len());
+        }
+        prop_assert_eq!(dot_u4_i16(q, &packed), exact as i32);
+        Ok(())
+    }
+
+    /// [`check_dot_u8_i16`] without the exactness bound: the wrapped sums agree.
+    fn check_dot_u8_i16_wrapping(q: &[i16], codes: &[u8]) -> Result<(), TestCaseError> {
+        let exact = scalar::dot_u8_i16(q, codes) as i32;
+        for isa in available() {
+            let got = dot_u8_i16_for(isa).unwrap()(q, codes);
+            prop_assert_eq!(got, exact, "{:?} dot_u8_i16, len {}", isa, q.len());
+        }
+        Ok(())
+    }
+
     fn split(pairs: Vec<(f32, f32)>) -> (Vec<f32>, Vec<f32>) {
         pairs.into_iter().unzip()
     }
@@ -424,6 +570,29 @@ mod tests {
             let (q, codes): (Vec<i16>, Vec<u8>) =
                 pairs.into_iter().map(|(a, c)| (a / 5, c)).unzip();
             check_dot_u8_i16(&q, &codes)?;
+        }
+
+        /// Any `i16` and any code, up to 4,200 dimensions (past the exactness bound, where
+        /// the sums wrap alike), 4-bit codes from the low nibbles.
+        #[test]
+        fn code_kernels_agree_on_any_values(
+            pairs in prop::collection::vec((any::<i16>(), any::<u8>()), 0..=4200)
+        ) {
+            let (q, codes): (Vec<i16>, Vec<u8>) = pairs.into_iter().unzip();
+            check_dot_u8_i16_wrapping(&q, &codes)?;
+            check_dot_u4_i16(&q, &codes)?;
+        }
+
+        /// All-equal rows and queries (every lane the same, extremes included).
+        #[test]
+        fn code_kernels_on_constant_inputs(
+            a in prop_oneof![Just(i16::MIN), Just(i16::MAX), Just(0i16), Just(-1i16), any::<i16>()],
+            c in prop_oneof![Just(0u8), Just(15u8), Just(255u8), any::<u8>()],
+            len in 0usize..=1100,
+        ) {
+            let (q, codes) = (vec![a; len], vec![c; len]);
+            check_dot_u8_i16_wrapping(&q, &codes)?;
+            check_dot_u4_i16(&q, &codes)?;
         }
 
         /// Same-sign inputs: no cancellation, so rounding errors pile up the most.
@@ -454,6 +623,41 @@ mod tests {
         }
     }
 
+    /// Every code length from 0 to 1030 (every tail and block boundary of every kernel),
+    /// with extreme values.
+    #[test]
+    fn code_kernels_at_every_length_up_to_1030() {
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 32) as u32
+        };
+        let q: Vec<i16> = (0..1030).map(|_| next() as i16).collect();
+        let codes: Vec<u8> = (0..1030).map(|_| next() as u8).collect();
+        let q_max = vec![i16::MIN; 1030];
+        let c_max = vec![255u8; 1030];
+        for len in 0..=q.len() {
+            check_dot_u8_i16(&q[..len], &codes[..len]).unwrap();
+            check_dot_u8_i16_wrapping(&q_max[..len], &c_max[..len]).unwrap();
+            check_dot_u4_i16(&q[..len], &codes[..len]).unwrap();
+            check_dot_u4_i16(&q_max[..len], &c_max[..len]).unwrap();
+        }
+    }
+
+    #[test]
+    fn code_kernels_refuse_wrong_lengths() {
+        let q = [1i16; 65];
+        for isa in available() {
+            let u8_kernel = dot_u8_i16_for(isa).unwrap();
+            assert!(std::panic::catch_unwind(|| u8_kernel(&q, &[1u8; 64])).is_err());
+            let u4_kernel = dot_u4_i16_for(isa).unwrap();
+            assert!(std::panic::catch_unwind(|| u4_kernel(&q, &[1u8; 32])).is_err());
+            assert_eq!(u4_kernel(&q, &[0x11u8; 33]), 65, "{isa:?}");
+        }
+    }
+
     #[test]
     fn small_integers_are_exact() {
         let a: Vec<f32> = (1..=37).map(|i| i as f32).collect();
@@ -481,10 +685,20 @@ mod tests {
         assert!(dot_for(isa).is_some(), "{isa:?} selected but not supported");
         assert_eq!(Some(isa), available().first().copied());
         assert!(dot_for(Isa::Scalar).is_some());
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512bw") && std::is_x86_feature_detected!("avx512vnni")
+        {
+            // The kernels above then ran on every x86 table.
+            assert_eq!(
+                available(),
+                [Isa::Avx512Vnni, Isa::Avx512, Isa::Avx2, Isa::Scalar]
+            );
+        }
         if cfg!(target_arch = "x86_64") {
             assert!(dot_for(Isa::Neon).is_none());
         } else {
             assert!(dot_for(Isa::Avx2).is_none() && dot_for(Isa::Avx512).is_none());
+            assert!(dot_for(Isa::Avx512Vnni).is_none());
         }
     }
 

@@ -16,13 +16,20 @@
 //! - Both slices must have the same length: a mismatch is a programming error and panics
 //!   before any `unsafe` code runs.
 //! - NaN and infinities follow IEEE 754; nothing is filtered.
+//! - The code kernels [`dot_u8_i16`] (8-bit codes) and [`dot_u4_i16`] (4-bit codes, two per
+//!   byte in the layout of [`scalar::pack_u4`]) multiply a query scaled to `i16` with
+//!   unsigned codes and accumulate in `i32`: every instruction set returns the same exact
+//!   integer as long as `255 · Σ|qᵢ|` (resp. `15 · Σ|qᵢ|`) stays below 2³¹, which the LVQ
+//!   scorers ensure when they scale the query. AVX2 uses `vpmaddwd`, AVX-512BW the same on
+//!   512 bits with a masked tail, AVX-512 VNNI `vpdpwssd` (`avx512vnni.rs` says why not
+//!   `vpdpbusd`); NEON has none yet and runs the portable code.
 //!
 //! # Why the instruction set is chosen once
 //!
 //! CPU feature detection is cheap but not free, and re-detecting inside a kernel that runs
 //! millions of times per query puts a branch and an atomic load in every call (qdrant's
 //! `spaces/simple.rs` does this). Here the first call detects the best supported set
-//! (AVX-512F, then AVX2 + FMA, then NEON, then scalar), fills a table of function pointers,
+//! (AVX-512 with BW and VNNI, AVX-512F, then AVX2 + FMA, then NEON, then scalar), fills a table of function pointers,
 //! and every later call goes straight through that table. Choosing once also means one
 //! process never mixes summation orders, so the same query gives bit-identical scores for
 //! the whole lifetime of the process. [`dot_for`] and [`l2_squared_for`] expose each
@@ -43,6 +50,8 @@
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod avx512vnni;
 mod dispatch;
 mod matrix;
 #[cfg(target_arch = "aarch64")]
@@ -53,7 +62,8 @@ mod topk;
 
 pub use dispatch::{
     CodeKernel, Isa, MatrixKernel, NormKernel, PairKernel, dot, dot_for, dot_matrix_for,
-    dot_u8_i16, dot_u8_i16_for, isa, l2_squared, l2_squared_for, norm_squared, norm_squared_for,
+    dot_u4_i16, dot_u4_i16_for, dot_u8_i16, dot_u8_i16_for, isa, l2_squared, l2_squared_for,
+    norm_squared, norm_squared_for,
 };
 pub use matrix::dot_matrix;
 pub use prefetch::prefetch;

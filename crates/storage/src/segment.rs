@@ -57,6 +57,17 @@ pub fn lvq8_file(i: usize) -> String {
     format!("lvq8-{i}")
 }
 
+/// LVQ-4 or LVQ-4x8 codes of vector `<i>` (body format: `quiver_index::lvq4::Lvq4::to_bytes`;
+/// `meta = [rows, dim, 1 if residual codes, 0]`).
+pub const LVQ4_KIND: FileKind = FileKind {
+    magic: *b"QVLVQ4\x1a\n",
+    version: 1,
+};
+
+pub fn lvq4_file(i: usize) -> String {
+    format!("lvq4-{i}")
+}
+
 /// Adds an index file to a segment directory that is not yet named by a manifest, and fsyncs
 /// the file and the directory.
 pub fn write_index_file(

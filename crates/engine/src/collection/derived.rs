@@ -48,7 +48,8 @@ impl Collection {
 pub(super) const GRAPH_SEED: u64 = 0x5155_4956_4552;
 
 /// Builds the graph (and its LVQ codes) of vector `i` of a segment if its schema and size
-/// call for one, and writes `lvq8-<i>` and `hnsw-<i>` into the segment's directory, each
+/// call for one, and writes the codes (`lvq8-<i>` or `lvq4-<i>`) and `hnsw-<i>` into the
+/// segment's directory, each
 /// replaced atomically (they are derived data: a rebuild may replace a damaged file of a
 /// published segment). To be run in the build pool.
 pub(super) fn build_graph(
@@ -94,30 +95,39 @@ pub(super) fn build_graph(
         )
     };
     // Codes first: the build's insertions search on them too (a quarter of the bytes of the
-    // f32 rows; see BENCHMARKS.md).
-    let codes = match quantization {
+    // f32 rows or less; see BENCHMARKS.md).
+    let (dim, metric) = (kind.dim(), kind.distance().metric());
+    let (graph, codes) = match quantization {
         Quantization::Lvq8 => {
-            let codes = Lvq8::encode(rows, kind.dim()).map_err(index_error)?;
+            let codes = Lvq8::encode(rows, dim).map_err(index_error)?;
             write(
                 segfiles::lvq8_file(i),
                 segfiles::LVQ8_KIND,
-                [n as u64, kind.dim() as u64, 0, 0],
+                [n as u64, dim as u64, 0, 0],
                 &codes.to_bytes(),
             )?;
-            Some(codes)
+            let graph =
+                hnsw::build_with_codes(rows, dim, metric, params, None, Some(&codes), &report);
+            (graph, Some(Codes::Lvq8(codes)))
         }
-        _ => None,
+        Quantization::Lvq4 | Quantization::Lvq4x8 => {
+            let residual = quantization == Quantization::Lvq4x8;
+            let codes = Lvq4::encode(rows, dim, residual).map_err(index_error)?;
+            write(
+                segfiles::lvq4_file(i),
+                segfiles::LVQ4_KIND,
+                [n as u64, dim as u64, u64::from(residual), 0],
+                &codes.to_bytes(),
+            )?;
+            // On the primary codes, which a search traverses too: the graph was as good as
+            // one built on the f32 rows (the hnsw tests).
+            let graph =
+                hnsw::build_with_codes(rows, dim, metric, params, None, Some(&codes), &report);
+            (graph, Some(Codes::Lvq4(codes)))
+        }
+        Quantization::None => (hnsw::build(rows, dim, metric, params, None, &report), None),
     };
-    let graph = hnsw::build_with_codes(
-        rows,
-        kind.dim(),
-        kind.distance().metric(),
-        params,
-        None,
-        codes.as_ref(),
-        &report,
-    )
-    .map_err(index_error)?;
+    let graph = graph.map_err(index_error)?;
     log::info!(target: "quiver::progress", "`{collection}`: graph over {n} points built in {:.1}s", started.elapsed().as_secs_f64());
     write(
         segfiles::hnsw_file(i),
@@ -184,8 +194,10 @@ fn load_graph(
         });
     }
     let codes = match quantization {
-        Quantization::Lvq8 => Some(load_lvq8(files, i, dim)?),
-        _ => None,
+        Quantization::Lvq8 => Some(Codes::Lvq8(load_lvq8(files, i, dim)?)),
+        Quantization::Lvq4 => Some(Codes::Lvq4(load_lvq4(files, i, dim, false)?)),
+        Quantization::Lvq4x8 => Some(Codes::Lvq4(load_lvq4(files, i, dim, true)?)),
+        Quantization::None => None,
     };
     Ok(GraphIndex { graph, codes })
 }
@@ -207,6 +219,33 @@ pub(super) fn load_lvq8(files: &segfiles::SegmentFiles, i: usize, dim: usize) ->
                 codes.len(),
                 codes.dim(),
                 files.rows
+            ),
+        });
+    }
+    Ok(codes)
+}
+
+/// Loads the LVQ-4 codes of vector `i` and checks they fit the segment and the schema
+/// (residual codes present exactly when it asks for LVQ-4x8).
+fn load_lvq4(files: &segfiles::SegmentFiles, i: usize, dim: usize, residual: bool) -> Result<Lvq4> {
+    let name = segfiles::lvq4_file(i);
+    let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::LVQ4_KIND)?;
+    let path = files.dir.join(&name);
+    let codes = Lvq4::from_bytes(&body).map_err(|message| Error::Corrupt {
+        path: path.clone(),
+        message,
+    })?;
+    if codes.len() != files.rows || codes.dim() != dim || codes.has_residual() != residual {
+        let kind = |r: bool| if r { "LVQ-4x8" } else { "LVQ-4" };
+        return Err(Error::Corrupt {
+            path,
+            message: format!(
+                "{} codes for {} rows of dimension {}, the segment has {} rows of dimension {dim} and its schema asks for {}",
+                kind(codes.has_residual()),
+                codes.len(),
+                codes.dim(),
+                files.rows,
+                kind(residual),
             ),
         });
     }

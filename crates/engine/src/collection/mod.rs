@@ -25,13 +25,14 @@ use crate::schema::{
     CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, SettingsPatch,
     VectorKind,
 };
-use crate::segment::GraphIndex;
+use crate::segment::{Codes, GraphIndex};
 use crate::segment::{Segment, View};
 use crate::text::TextModels;
 use parking_lot::{Mutex, RwLock};
 use quiver_filter::{Filter, IndexKind as FieldKind, KeyPath};
 use quiver_index::hnsw::{self, DenseScorer};
 use quiver_index::lvq::Lvq8;
+use quiver_index::lvq4::Lvq4;
 use quiver_index::{Hit, SearchStats, flat};
 use quiver_storage::manifest::{Manifest, SegmentEntry};
 use quiver_storage::segment::{self as segfiles, SegmentWriter};

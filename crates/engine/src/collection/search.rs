@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::planner::Strategy;
-use quiver_index::hnsw::Traversal;
+use quiver_index::hnsw::{Scorer, Traversal};
 
 impl Collection {
     pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
@@ -261,6 +261,90 @@ pub(super) fn rerank_count(k: usize) -> usize {
     (2 * k).max(10)
 }
 
+/// A search on a segment's codes, run by [`on_codes`] with the scorers of their kind.
+trait CodeSearch {
+    /// Traverses or scans on `approx`, then re-scores the best `rerank` on `exact`.
+    fn run<A: Scorer, E: Scorer>(
+        &self,
+        approx: &A,
+        exact: &E,
+        rerank: usize,
+    ) -> (Vec<Hit>, SearchStats);
+}
+
+struct GraphOnCodes<'a, F: Fn(u32) -> bool + ?Sized> {
+    graph: &'a quiver_index::hnsw::HnswGraph,
+    k: usize,
+    ef: usize,
+    accept: &'a F,
+    traversal: Traversal,
+}
+
+impl<F: Fn(u32) -> bool + ?Sized> CodeSearch for GraphOnCodes<'_, F> {
+    fn run<A: Scorer, E: Scorer>(
+        &self,
+        approx: &A,
+        exact: &E,
+        rerank: usize,
+    ) -> (Vec<Hit>, SearchStats) {
+        let accept = |o: u32| (self.accept)(o);
+        self.graph.search_reranked(
+            approx,
+            exact,
+            self.k,
+            self.ef,
+            rerank,
+            accept,
+            self.traversal,
+        )
+    }
+}
+
+struct ScanOnCodes<'a, F: Fn(u32) -> bool> {
+    k: usize,
+    rows: &'a quiver_filter::Evaluation,
+    accept: &'a F,
+}
+
+impl<F: Fn(u32) -> bool> CodeSearch for ScanOnCodes<'_, F> {
+    fn run<A: Scorer, E: Scorer>(
+        &self,
+        approx: &A,
+        exact: &E,
+        rerank: usize,
+    ) -> (Vec<Hit>, SearchStats) {
+        let candidates = self.rows.candidates();
+        flat::search_subset_reranked(approx, exact, self.k, rerank, candidates, self.accept)
+    }
+}
+
+/// Runs `search` with the scorers of `codes`: LVQ-8 traverses on its codes and re-scores the
+/// best [`rerank_count`] with the `f32` rows (`rows`); LVQ-4 traverses on its 4-bit codes and
+/// re-scores the whole beam (at least `ef`: 4-bit scores order it too loosely to keep only
+/// the best 2k, see the index crate's hnsw tests) with the `f32` rows, or, for LVQ-4x8, on
+/// its two-level codes.
+fn on_codes(
+    codes: &Codes,
+    query: &[f32],
+    metric: quiver_index::Metric,
+    rows: &DenseScorer,
+    k: usize,
+    ef: usize,
+    search: &impl CodeSearch,
+) -> (Vec<Hit>, SearchStats) {
+    match codes {
+        Codes::Lvq8(c) => search.run(&c.scorer(query, metric), rows, rerank_count(k)),
+        Codes::Lvq4(c) => {
+            let approx = c.scorer(query, metric);
+            let rerank = rerank_count(k).max(ef);
+            match c.rescorer(query, metric) {
+                Some(two_level) => search.run(&approx, &two_level, rerank),
+                None => search.run(&approx, rows, rerank),
+            }
+        }
+    }
+}
+
 /// Searches one segment: its graph for `position` if it has one and `exact` is false, else
 /// exactly on the `f32` rows. With a filter, the planner (`planner.rs`) picks exact search over
 /// the candidate rows or graph search with the filter checked during traversal; with `exact`,
@@ -286,27 +370,32 @@ pub(super) fn search_segment(
             true => None,
             false => seg.graphs.get(position).and_then(Option::as_ref),
         };
-        let graph_search =
-            |index: &GraphIndex, accept: &dyn Fn(u32) -> bool, traversal: Traversal| {
-                let exact = DenseScorer {
-                    rows,
-                    dim,
-                    metric,
-                    query,
-                };
-                match &index.codes {
-                    Some(codes) => index.graph.search_reranked(
-                        &codes.scorer(query, metric),
-                        &exact,
-                        k,
-                        ef,
-                        rerank_count(k),
-                        accept,
-                        traversal,
-                    ),
-                    None => index.graph.search(&exact, k, ef, accept, traversal),
-                }
-            };
+        let exact_scorer = DenseScorer {
+            rows,
+            dim,
+            metric,
+            query,
+        };
+        let graph_search = |index: &GraphIndex,
+                            accept: &dyn Fn(u32) -> bool,
+                            traversal: Traversal| match &index.codes {
+            Some(codes) => on_codes(
+                codes,
+                query,
+                metric,
+                &exact_scorer,
+                k,
+                ef,
+                &GraphOnCodes {
+                    graph: &index.graph,
+                    k,
+                    ef,
+                    accept,
+                    traversal,
+                },
+            ),
+            None => index.graph.search(&exact_scorer, k, ef, accept, traversal),
+        };
         let Some(filter) = filter else {
             let deleted = &v.deleted;
             let accept = |o: u32| !deleted.is_deleted(o);
@@ -319,22 +408,21 @@ pub(super) fn search_segment(
         let accept = |o: u32| rf.accepts(o);
         let candidates = rf.candidate_count();
         let codes = graph.and_then(|g| g.codes.as_ref());
-        let exact_scorer = DenseScorer {
-            rows,
-            dim,
-            metric,
-            query,
-        };
-        let scan = |on_codes: bool| match codes {
-            // Large sets on the graph's LVQ codes (a quarter of the bytes, on huge pages),
-            // the best re-scored with the f32 rows.
-            Some(codes) if on_codes => flat::search_subset_reranked(
-                &codes.scorer(query, metric),
+        let scan = |use_codes: bool| match codes {
+            // Large sets on the graph's LVQ codes (a quarter of the bytes or less, on huge
+            // pages), the best re-scored.
+            Some(codes) if use_codes => on_codes(
+                codes,
+                query,
+                metric,
                 &exact_scorer,
                 k,
-                rerank_count(k),
-                rf.eval.candidates(),
-                accept,
+                ef,
+                &ScanOnCodes {
+                    k,
+                    rows: &rf.eval,
+                    accept: &accept,
+                },
             ),
             _ => flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept),
         };

@@ -18,7 +18,7 @@
 
 use super::format::MAX_M0;
 use super::heap::{Candidates, Results, Scored};
-use super::{DenseScorer, HnswGraph, Scorer, VisitedSet};
+use super::{DenseScorer, HnswGraph, Quantized, Scorer, VisitedSet};
 use crate::huge::HugeArray;
 use crate::lvq::Lvq8;
 use crate::{Error, Metric};
@@ -74,10 +74,10 @@ fn stall() {
     std::thread::yield_now();
 }
 
-struct Builder<'a> {
+struct Builder<'a, C> {
     rows: &'a [f32],
     /// When set, insertions search the graph on these codes (see [`build_with_codes`]).
-    codes: Option<&'a Lvq8>,
+    codes: Option<&'a C>,
     dim: usize,
     metric: Metric,
     m: usize,
@@ -112,7 +112,7 @@ struct Scratch {
     fresh: Vec<u32>,
 }
 
-impl Builder<'_> {
+impl<C: Quantized> Builder<'_, C> {
     fn row(&self, i: u32) -> &[f32] {
         let s = i as usize * self.dim;
         &self.rows[s..s + self.dim]
@@ -395,19 +395,19 @@ pub fn build(
     order: Option<&[u32]>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<HnswGraph, Error> {
-    build_with_codes(rows, dim, metric, params, order, None, progress)
+    build_with_codes::<Lvq8>(rows, dim, metric, params, order, None, progress)
 }
 
-/// [`build`], searching the graph during insertions on `codes` (LVQ-8 codes of the same
-/// rows: a quarter of the memory traffic) when given; each insertion's candidate list is
+/// [`build`], searching the graph during insertions on `codes` (LVQ codes of the same
+/// rows: a quarter of the memory traffic or less) when given; each insertion's candidate list is
 /// re-scored with the `f32` rows before the neighbour heuristic, which uses `f32` scores.
-pub fn build_with_codes(
+pub fn build_with_codes<C: Quantized>(
     rows: &[f32],
     dim: usize,
     metric: Metric,
     params: BuildParams,
     order: Option<&[u32]>,
-    codes: Option<&Lvq8>,
+    codes: Option<&C>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<HnswGraph, Error> {
     let rows_u32 = crate::row_count(rows.len(), dim)?;

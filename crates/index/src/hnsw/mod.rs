@@ -30,6 +30,17 @@ pub trait Scorer {
     fn prefetch(&self, _node: u32) {}
 }
 
+/// Compact codes of a segment's rows ([`crate::lvq`]) that score a query against them, so
+/// that a build's insertions can search on them instead of the `f32` rows.
+pub trait Quantized: Sync {
+    type Scorer<'a>: Scorer
+    where
+        Self: 'a;
+    /// A scorer of `query` with the scores of `metric` (approximations of
+    /// [`Metric::score`] on the original rows).
+    fn scorer<'a>(&'a self, query: &'a [f32], metric: Metric) -> Self::Scorer<'a>;
+}
+
 /// Exact `f32` rows, row-major.
 pub struct DenseScorer<'a> {
     pub rows: &'a [f32],
