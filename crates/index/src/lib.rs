@@ -10,6 +10,7 @@ pub mod hnsw;
 mod huge;
 pub mod lvq;
 mod metric;
+pub mod sparse;
 
 pub use metric::Metric;
 
