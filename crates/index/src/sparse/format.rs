@@ -326,6 +326,26 @@ impl<'a> PostingsView<'a> {
         Some(n)
     }
 
+    /// Rows holding `term` that `live` accepts (for document frequencies when some rows are
+    /// deleted; without deletions the term's `len` is the count).
+    pub fn count(&self, term: u32, live: impl Fn(u32) -> bool) -> u64 {
+        let Some(t) = self.term(term) else {
+            return 0;
+        };
+        let mut buf = [0u32; BLOCK];
+        let mut n = 0;
+        for b in t.first_block..t.first_block.saturating_add(t.blocks) {
+            let Some(e) = self.block_at(b as usize) else {
+                break;
+            };
+            let Some(len) = self.decode_block(&e, &mut buf) else {
+                break;
+            };
+            n += buf.iter().take(len).filter(|&&r| live(r)).count() as u64;
+        }
+        n
+    }
+
     /// Checks the whole structure (see the module documentation) for a segment of `rows`
     /// rows: what [`crate::sparse::maxscore`] relies on.
     pub fn verify(&self, rows: u64) -> Result<(), FormatError> {
@@ -462,6 +482,11 @@ mod tests {
             assert_eq!(got, list);
         }
         assert!(v.term(u32::MAX).is_none());
+        let (term, list) = p.sorted()[3];
+        assert_eq!(v.count(term, |_| true), list.len() as u64);
+        let odd = list.iter().filter(|(r, _)| r % 2 == 1).count() as u64;
+        assert_eq!(v.count(term, |r| r % 2 == 1), odd);
+        assert_eq!(v.count(u32::MAX, |_| true), 0);
     }
 
     #[test]
