@@ -490,3 +490,50 @@ fn idf_follows_deletions() {
     let score = c.search(&q).unwrap()[0].score;
     assert!((f64::from(score) - idf(5.0, 1.0)).abs() < 1e-6, "{score}");
 }
+
+#[test]
+fn a_collection_may_have_sparse_vectors_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema {
+        vectors: BTreeMap::new(),
+        sparse_vectors: BTreeMap::from([("s".to_string(), SparseKind::default())]),
+    };
+    {
+        let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
+        let c = db
+            .create_collection("c", schema, CollectionConfig::default())
+            .unwrap();
+        let point = |id: u64, v: SparseVector| Point {
+            id: PointId::Num(id),
+            vectors: BTreeMap::new(),
+            sparse: BTreeMap::from([("s".to_string(), v)]),
+            payload: Payload::new(),
+        };
+        c.upsert(vec![
+            point(1, SparseVector::new(vec![1, 2], vec![1.0, 2.0])),
+            point(2, SparseVector::new(vec![2], vec![3.0])),
+        ])
+        .unwrap();
+        c.flush().unwrap();
+        c.upsert(vec![point(3, SparseVector::new(vec![2], vec![0.5]))])
+            .unwrap();
+    }
+    let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
+    let c = db.collection("c").unwrap();
+    let hits = c
+        .search(&SearchRequest::sparse(
+            "s",
+            SparseVector::new(vec![2], vec![1.0]),
+            10,
+        ))
+        .unwrap();
+    let got: Vec<(PointId, f32)> = hits.iter().map(|h| (h.id, h.score)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (PointId::Num(2), 3.0),
+            (PointId::Num(1), 2.0),
+            (PointId::Num(3), 0.5)
+        ]
+    );
+}
