@@ -1,9 +1,11 @@
 //! Collection schemas: which vectors a point carries and how they are compared.
 //!
-//! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that sparse and
-//! multi-vector kinds can be added as new variants without touching stored dense ones. A
-//! manifest naming a kind this build does not know fails to open with an error that says it may
-//! have been written by a newer version.
+//! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that new dense
+//! kinds (multi-vector) can be added as new variants without touching stored ones. A manifest
+//! naming a kind this build does not know fails to open with an error that says it may have
+//! been written by a newer version. Sparse vectors have a map of their own
+//! (`sparse_vectors`, as in Qdrant's collection config): they have no dimension and no row in
+//! the dense vector files.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
