@@ -242,6 +242,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         db.drop_collection("bench")?;
     }
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::dense_indexed(dim, distance, index),

@@ -148,6 +148,7 @@ pub fn run(data: &Path, a: DemoArgs) -> Result<()> {
         db.drop_collection("demo")?;
     }
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::text(

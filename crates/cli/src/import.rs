@@ -234,6 +234,7 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<()> {
                     .context("the file holds no vectors: cannot tell the dimension for --create")?,
             };
             let schema = Schema {
+                sparse_vectors: Default::default(),
                 vectors: BTreeMap::from([(
                     args.vector_name.clone(),
                     VectorKind::dense_indexed(dim, args.distance, args.index.kind()?),
@@ -391,6 +392,7 @@ fn import_documents(data: &Path, args: &ImportArgs, text_field: &str) -> Result<
         None => {
             let dim = args.dims.unwrap_or(TEXT_MODEL_DIM);
             let schema = Schema {
+                sparse_vectors: Default::default(),
                 vectors: BTreeMap::from([(
                     args.vector_name.clone(),
                     VectorKind::text(text_field, dim, args.distance, args.index.kind()?),

@@ -297,6 +297,7 @@ fn run(cli: Cli) -> Result<()> {
                 (None, None) => bail!("give --dim, or --text-field for a text-embedded vector"),
             };
             let schema = Schema {
+                sparse_vectors: Default::default(),
                 vectors: BTreeMap::from([(a.vector_name, kind)]),
             };
             let config = CollectionConfig {

@@ -116,7 +116,7 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
     }
     let req = SearchRequest {
         vector_name: a.vector_name.clone(),
-        vector,
+        vector: vector.into(),
         k: a.k,
         score_threshold: a.score_threshold,
         with: With {

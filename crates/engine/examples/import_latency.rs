@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let db = Database::open(data, DatabaseOptions::default())?;
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: [(
             String::new(),
             VectorKind::dense_indexed(dim, Distance::Cosine, IndexKind::hnsw(16, 200)),

@@ -56,6 +56,15 @@ pub enum Error {
         index: usize,
         value: f32,
     },
+    /// A sparse vector that breaks the rules (equal lengths, distinct indices, finite
+    /// values), or a vector given in the wrong form (dense for a sparse one or the reverse).
+    #[error("{}: vector `{vector}`: {reason}", at(collection, point))]
+    InvalidSparseVector {
+        collection: String,
+        point: Option<PointId>,
+        vector: String,
+        reason: String,
+    },
     #[error("collection `{collection}` has no vector named `{name}` (it has: {known})")]
     UnknownVector {
         collection: String,

@@ -39,13 +39,15 @@ pub use collection::{
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
 pub use point::{
-    DEFAULT_EF, OrderValue, Payload, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With,
+    DEFAULT_EF, OrderValue, Payload, Point, QueryVector, Record, ScoredPoint, ScrollPage,
+    SearchRequest, SparseVector, With,
 };
 pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
     CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
-    Quantization, Schema, SettingsPatch, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
+    Modifier, Quantization, Schema, SettingsPatch, SparseKind, TEXT_MODEL, TEXT_MODEL_DIM,
+    TextEmbedding, VectorKind,
 };
 pub use update::{PayloadUpdate, PointSelector};

@@ -1,13 +1,17 @@
 //! Operations as logged in the WAL: a compact binary encoding, little-endian.
 //!
 //! ```text
-//! op        u8     1 = upsert, 2 = delete
+//! op        u8     1 = upsert, 2 = delete, 3 = upsert with sparse vectors
 //! upsert:   count u32, then per point:
 //!             id        17 bytes (PointId::encode)
 //!             nvec      u16, then per vector: name_len u16, name (UTF-8), dim u32, dim × f32
+//!             (op 3 only) nsparse u16, then per sparse vector: name_len u16, name (UTF-8),
+//!                       nnz u32, nnz × u32 indices (strictly ascending), nnz × f32 values
 //!             payload   len u32, JSON object bytes (0 = empty payload)
 //! delete:   count u32, then count × 17-byte ids
 //! ```
+//! Op 3 is written only for collections with sparse vectors, whose manifest (version 3)
+//! older builds refuse before they read the log.
 //! Vectors are logged after validation and cosine normalisation, so replay re-applies exactly
 //! what was acknowledged.
 //! Payload and vector updates are logged as upserts of the resulting whole points (no op code
@@ -15,17 +19,21 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
+use crate::point::SparseVector;
 use quiver_storage::PointId;
 use quiver_storage::point_id::ENCODED_LEN;
 
 const UPSERT: u8 = 1;
 const DELETE: u8 = 2;
+const UPSERT_SPARSE: u8 = 3;
 
-/// A validated point ready to apply: vectors in schema order, payload as JSON bytes.
+/// A validated point ready to apply: vectors and sparse vectors in schema order (every
+/// sparse vector present, maybe empty, indices ascending), payload as JSON bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PreparedPoint {
     pub id: PointId,
     pub vectors: Vec<(String, Vec<f32>)>,
+    pub sparse: Vec<(String, SparseVector)>,
     pub payload: Vec<u8>,
 }
 
@@ -37,7 +45,13 @@ impl PreparedPoint {
             .iter()
             .map(|(name, v)| 2 + name.len() + 4 + 4 * v.len())
             .sum();
-        ENCODED_LEN + 2 + vectors + 4 + self.payload.len()
+        let sparse: usize = self
+            .sparse
+            .iter()
+            .map(|(name, v)| 2 + name.len() + 4 + 4 * v.indices.len() + 4 * v.values.len())
+            .sum();
+        let sparse_header = if self.sparse.is_empty() { 0 } else { 2 };
+        ENCODED_LEN + 2 + vectors + sparse_header + sparse + 4 + self.payload.len()
     }
 }
 
@@ -52,7 +66,8 @@ impl Op {
         let mut out = Vec::new();
         match self {
             Op::Upsert(points) => {
-                out.push(UPSERT);
+                let with_sparse = points.iter().any(|p| !p.sparse.is_empty());
+                out.push(if with_sparse { UPSERT_SPARSE } else { UPSERT });
                 out.extend_from_slice(&(points.len() as u32).to_le_bytes());
                 for p in points {
                     out.extend_from_slice(&p.id.encode());
@@ -63,6 +78,20 @@ impl Op {
                         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
                         for x in v {
                             out.extend_from_slice(&x.to_le_bytes());
+                        }
+                    }
+                    if with_sparse {
+                        out.extend_from_slice(&(p.sparse.len() as u16).to_le_bytes());
+                        for (name, v) in &p.sparse {
+                            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                            out.extend_from_slice(name.as_bytes());
+                            out.extend_from_slice(&(v.indices.len() as u32).to_le_bytes());
+                            for i in &v.indices {
+                                out.extend_from_slice(&i.to_le_bytes());
+                            }
+                            for x in &v.values {
+                                out.extend_from_slice(&x.to_le_bytes());
+                            }
                         }
                     }
                     out.extend_from_slice(&(p.payload.len() as u32).to_le_bytes());
@@ -84,7 +113,7 @@ impl Op {
     pub fn decode(bytes: &[u8]) -> Result<Op, String> {
         let mut c = Cursor { bytes, at: 0 };
         let op = match c.u8()? {
-            UPSERT => {
+            tag @ (UPSERT | UPSERT_SPARSE) => {
                 let n = c.u32()? as usize;
                 let mut points = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {
@@ -92,26 +121,28 @@ impl Op {
                     let nvec = c.u16()? as usize;
                     let mut vectors = Vec::with_capacity(nvec);
                     for _ in 0..nvec {
-                        let name_len = c.u16()? as usize;
-                        let name = std::str::from_utf8(c.take(name_len)?)
-                            .map_err(|_| c.err("vector name is not UTF-8"))?
-                            .to_string();
+                        let name = c.name()?;
                         let dim = c.u32()? as usize;
-                        let len = dim
-                            .checked_mul(4)
-                            .ok_or_else(|| c.err("dimension overflows"))?;
-                        let v = c
-                            .take(len)?
-                            .chunks_exact(4)
-                            .map(|b| <[u8; 4]>::try_from(b).map_or(f32::NAN, f32::from_le_bytes))
-                            .collect();
-                        vectors.push((name, v));
+                        vectors.push((name, c.f32s(dim)?));
+                    }
+                    let mut sparse = Vec::new();
+                    if tag == UPSERT_SPARSE {
+                        let nsparse = c.u16()? as usize;
+                        sparse.reserve(nsparse);
+                        for _ in 0..nsparse {
+                            let name = c.name()?;
+                            let nnz = c.u32()? as usize;
+                            let indices = c.u32s(nnz)?;
+                            let values = c.f32s(nnz)?;
+                            sparse.push((name, SparseVector { indices, values }));
+                        }
                     }
                     let plen = c.u32()? as usize;
                     let payload = c.take(plen)?.to_vec();
                     points.push(PreparedPoint {
                         id,
                         vectors,
+                        sparse,
                         payload,
                     });
                 }
@@ -153,6 +184,27 @@ impl Op {
                 if name != sname || v.len() != kind.dim() || v.iter().any(|x| !x.is_finite()) {
                     return Err(format!(
                         "point {}: vector `{name}` does not match the schema",
+                        p.id
+                    ));
+                }
+            }
+            if p.sparse.len() != schema.sparse_vectors.len() {
+                return Err(format!(
+                    "point {} has {} sparse vectors, the schema {}",
+                    p.id,
+                    p.sparse.len(),
+                    schema.sparse_vectors.len()
+                ));
+            }
+            for ((name, v), sname) in p.sparse.iter().zip(schema.sparse_vectors.keys()) {
+                let ascending = v.indices.windows(2).all(|w| matches!(w, [a, b] if a < b));
+                if name != sname
+                    || v.indices.len() != v.values.len()
+                    || !ascending
+                    || v.values.iter().any(|x| !x.is_finite())
+                {
+                    return Err(format!(
+                        "point {}: sparse vector `{name}` does not match the schema or is not valid",
                         p.id
                     ));
                 }
@@ -202,6 +254,34 @@ impl<'a> Cursor<'a> {
         self.array().map(u32::from_le_bytes)
     }
 
+    fn name(&mut self) -> Result<String, String> {
+        let len = self.u16()? as usize;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_string)
+            .map_err(|_| self.err("vector name is not UTF-8"))
+    }
+
+    /// `n` little-endian 4-byte words (the length is checked against the record before
+    /// anything is allocated).
+    fn words(&mut self, n: usize) -> Result<impl Iterator<Item = [u8; 4]> + 'a, String> {
+        let len = n
+            .checked_mul(4)
+            .ok_or_else(|| self.err("length overflows"))?;
+        Ok(self
+            .take(len)?
+            .chunks_exact(4)
+            .map(|b| <[u8; 4]>::try_from(b).unwrap_or([0xff; 4])))
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, String> {
+        Ok(self.words(n)?.map(f32::from_le_bytes).collect())
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, String> {
+        Ok(self.words(n)?.map(u32::from_le_bytes).collect())
+    }
+
     fn id(&mut self) -> Result<PointId, String> {
         let b = self.array::<ENCODED_LEN>()?;
         PointId::decode(&b).ok_or_else(|| self.err("invalid point id"))
@@ -220,11 +300,13 @@ mod tests {
             PreparedPoint {
                 id: PointId::Num(3),
                 vectors: vec![(String::new(), vec![1.0, -2.5]), ("img".into(), vec![0.25])],
+                sparse: vec![],
                 payload: b"{\"a\":1}".to_vec(),
             },
             PreparedPoint {
                 id: PointId::Uuid(77),
                 vectors: vec![],
+                sparse: vec![],
                 payload: vec![],
             },
         ]);
@@ -236,6 +318,43 @@ mod tests {
         assert_eq!(1 + 4 + lens, op.encode().len());
         let del = Op::Delete(vec![PointId::Num(1), PointId::Uuid(u128::MAX)]);
         assert_eq!(Op::decode(&del.encode()).unwrap(), del);
+    }
+
+    #[test]
+    fn sparse_round_trip() {
+        let op = Op::Upsert(vec![PreparedPoint {
+            id: PointId::Num(5),
+            vectors: vec![(String::new(), vec![1.0])],
+            sparse: vec![
+                (
+                    "bm25".into(),
+                    SparseVector::new(vec![2, 9, 40], vec![0.5, -1.0, 3.0]),
+                ),
+                ("splade".into(), SparseVector::default()),
+            ],
+            payload: vec![],
+        }]);
+        let bytes = op.encode();
+        assert_eq!(bytes[0], UPSERT_SPARSE);
+        assert_eq!(Op::decode(&bytes).unwrap(), op);
+        let Op::Upsert(points) = &op else {
+            unreachable!()
+        };
+        assert_eq!(1 + 4 + points[0].encoded_len(), bytes.len());
+        for cut in 0..bytes.len() {
+            assert!(Op::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // Replay refuses what validation would have: unsorted or duplicate indices.
+        let schema = crate::schema::Schema::dense(1, crate::schema::Distance::Dot)
+            .with_sparse("bm25", Default::default())
+            .with_sparse("splade", Default::default());
+        assert!(op.check_against(&schema).is_ok());
+        for bad in [vec![9, 2, 40], vec![2, 2, 40]] {
+            let mut p = points[0].clone();
+            p.sparse[0].1.indices = bad;
+            let err = Op::Upsert(vec![p]).check_against(&schema).unwrap_err();
+            assert!(err.contains("sparse vector `bm25`"), "{err}");
+        }
     }
 
     proptest! {
@@ -250,6 +369,7 @@ mod tests {
             let op = Op::Upsert(vec![PreparedPoint {
                 id: PointId::Num(9),
                 vectors: vec![("v".into(), vec![1.0, 2.0, 3.0])],
+                sparse: vec![],
                 payload: b"{}".to_vec(),
             }]);
             let bytes = op.encode();

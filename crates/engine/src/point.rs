@@ -6,11 +6,35 @@ use std::collections::BTreeMap;
 
 pub type Payload = Map<String, Value>;
 
-/// A point to upsert: an id, one vector per schema vector, and a JSON object payload.
+/// A sparse vector (Qdrant's `{"indices": [...], "values": [...]}`): `values[i]` is the
+/// weight of term `indices[i]`. At upsert the indices must be distinct, the lengths equal and
+/// the values finite; pairs are stored sorted by index, which is how they come back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVector {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseVector {
+    pub fn new(indices: Vec<u32>, values: Vec<f32>) -> SparseVector {
+        SparseVector { indices, values }
+    }
+
+    /// Whether it has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty() && self.values.is_empty()
+    }
+}
+
+/// A point to upsert: an id, one vector per schema vector, its sparse vectors, and a JSON
+/// object payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub id: PointId,
     pub vectors: BTreeMap<String, Vec<f32>>,
+    /// Sparse vectors by name; one the point does not carry is empty (as in Qdrant, where a
+    /// point without it is simply not in that index).
+    pub sparse: BTreeMap<String, SparseVector>,
     pub payload: Payload,
 }
 
@@ -20,6 +44,7 @@ impl Point {
         Point {
             id: id.into(),
             vectors: BTreeMap::from([(String::new(), vector)]),
+            sparse: BTreeMap::new(),
             payload: Payload::new(),
         }
     }
@@ -30,6 +55,7 @@ impl Point {
         Point {
             id: id.into(),
             vectors: BTreeMap::new(),
+            sparse: BTreeMap::new(),
             payload,
         }
     }
@@ -41,6 +67,11 @@ impl Point {
 
     pub fn with_vector(mut self, name: &str, vector: Vec<f32>) -> Point {
         self.vectors.insert(name.to_string(), vector);
+        self
+    }
+
+    pub fn with_sparse(mut self, name: &str, vector: SparseVector) -> Point {
+        self.sparse.insert(name.to_string(), vector);
         self
     }
 }
@@ -69,6 +100,8 @@ pub struct Record {
     pub id: PointId,
     pub payload: Option<Payload>,
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// With the vectors: the point's non-empty sparse vectors.
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
 }
 
 /// The payload value [`crate::Collection::scroll_ordered`] placed a point at (Qdrant's
@@ -86,6 +119,26 @@ pub struct ScoredPoint {
     pub score: f32,
     pub payload: Option<Payload>,
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
+    /// With the vectors: the point's non-empty sparse vectors.
+    pub sparse: Option<BTreeMap<String, SparseVector>>,
+}
+
+/// What a search compares the points with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryVector {
+    /// A dense vector, for a dense (or text) vector of the schema.
+    Dense(Vec<f32>),
+    /// A sparse vector, for a sparse vector of the schema: points are scored by the dot
+    /// product over the indices they share with it (each query value multiplied by the
+    /// index's IDF when the vector has `modifier: idf`); points sharing none are not
+    /// returned. Graph and `ef` settings do not apply: the search is always exact.
+    Sparse(SparseVector),
+}
+
+impl From<Vec<f32>> for QueryVector {
+    fn from(v: Vec<f32>) -> QueryVector {
+        QueryVector::Dense(v)
+    }
 }
 
 /// A top-k query.
@@ -93,7 +146,7 @@ pub struct ScoredPoint {
 pub struct SearchRequest {
     /// Which vector to search (`""` = the unnamed default one).
     pub vector_name: String,
-    pub vector: Vec<f32>,
+    pub vector: QueryVector,
     pub k: usize,
     /// Cosine/dot: keep scores >= threshold; euclid: keep distances <= threshold.
     pub score_threshold: Option<f32>,
@@ -115,10 +168,11 @@ pub struct SearchRequest {
 pub const DEFAULT_EF: usize = 64;
 
 impl SearchRequest {
+    /// A dense query on the unnamed default vector.
     pub fn new(vector: Vec<f32>, k: usize) -> SearchRequest {
         SearchRequest {
             vector_name: String::new(),
-            vector,
+            vector: QueryVector::Dense(vector),
             k,
             score_threshold: None,
             with: With::default(),
@@ -126,6 +180,15 @@ impl SearchRequest {
             filter: None,
             exact: false,
             offset: 0,
+        }
+    }
+
+    /// A sparse query on sparse vector `name`.
+    pub fn sparse(name: &str, vector: SparseVector, k: usize) -> SearchRequest {
+        SearchRequest {
+            vector_name: name.to_string(),
+            vector: QueryVector::Sparse(vector),
+            ..SearchRequest::new(Vec::new(), k)
         }
     }
 

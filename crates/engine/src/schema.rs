@@ -1,9 +1,11 @@
 //! Collection schemas: which vectors a point carries and how they are compared.
 //!
-//! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that sparse and
-//! multi-vector kinds can be added as new variants without touching stored dense ones. A
-//! manifest naming a kind this build does not know fails to open with an error that says it may
-//! have been written by a newer version.
+//! Persisted as JSON in the manifest with an explicit `kind` tag per vector, so that new dense
+//! kinds (multi-vector) can be added as new variants without touching stored ones. A manifest
+//! naming a kind this build does not know fails to open with an error that says it may have
+//! been written by a newer version. Sparse vectors have a map of their own
+//! (`sparse_vectors`, as in Qdrant's collection config): they have no dimension and no row in
+//! the dense vector files.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -265,11 +267,40 @@ impl VectorKind {
     }
 }
 
+/// How a sparse vector's query values are weighted (Qdrant's `modifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Modifier {
+    /// Query values are used as they are.
+    #[default]
+    None,
+    /// Each query value is multiplied by its index's inverse document frequency over the
+    /// collection's live points, Qdrant's `ln(1 + (N − n + 0.5) / (n + 0.5))` (N points, n
+    /// of them holding the index): with term-frequency values this is BM25.
+    Idf,
+}
+
+/// One named sparse vector of a collection (Qdrant's `sparse_vectors` entry). Its own map in
+/// the schema, not a [`VectorKind`]: dense vectors have a dimension and a row in every
+/// vector file, sparse ones neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SparseKind {
+    #[serde(default)]
+    pub modifier: Modifier,
+}
+
 /// The vectors of a collection, by name. The name `""` is the unnamed default vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
     pub vectors: BTreeMap<String, VectorKind>,
+    /// Sparse vectors by name (no name is both dense and sparse). Absent from the manifest
+    /// when empty; a manifest holding it is written as version 3 (see
+    /// [`Schema::manifest_version`]), which builds without sparse vectors refuse.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sparse_vectors: BTreeMap<String, SparseKind>,
 }
 
 /// Largest dimension accepted (Qdrant's limit).
@@ -280,7 +311,26 @@ impl Schema {
     pub fn dense(dim: usize, distance: Distance) -> Schema {
         Schema {
             vectors: BTreeMap::from([(String::new(), VectorKind::dense(dim, distance))]),
+            sparse_vectors: BTreeMap::new(),
         }
+    }
+
+    /// Adds sparse vector `name`.
+    pub fn with_sparse(mut self, name: &str, kind: SparseKind) -> Schema {
+        self.sparse_vectors.insert(name.to_string(), kind);
+        self
+    }
+
+    /// The manifest format version that holds this schema: 3 with sparse vectors (builds
+    /// reading only up to 2 refuse the collection as written by a newer version, instead of
+    /// failing on the first upsert they cannot decode), else 2.
+    pub(crate) fn manifest_version(&self) -> u32 {
+        if self.sparse_vectors.is_empty() { 2 } else { 3 }
+    }
+
+    /// Position of a sparse vector among the sparse vectors (the order of `sparse-<j>` files).
+    pub(crate) fn sparse_position(&self, name: &str) -> Option<usize> {
+        self.sparse_vectors.keys().position(|k| k == name)
     }
 
     /// Checks what holds whatever the database: at least one vector, dimensions, graph
@@ -288,10 +338,24 @@ impl Schema {
     /// vector's model is the database's and at most as wide is checked by
     /// [`crate::Database::create_collection`].
     pub fn validate(&self) -> Result<()> {
-        if self.vectors.is_empty() {
+        if self.vectors.is_empty() && self.sparse_vectors.is_empty() {
             return Err(Error::InvalidSchema {
                 reason: "a collection needs at least one vector".into(),
             });
+        }
+        for name in self.sparse_vectors.keys() {
+            if self.vectors.contains_key(name) {
+                return Err(Error::InvalidSchema {
+                    reason: format!("`{name}` is declared both as a dense and a sparse vector"),
+                });
+            }
+            if name.len() > 255 || name.chars().any(char::is_control) {
+                return Err(Error::InvalidSchema {
+                    reason: format!(
+                        "sparse vector name {name:?} is longer than 255 bytes or has control characters"
+                    ),
+                });
+            }
         }
         for (name, kind) in &self.vectors {
             let dim = kind.dim();
@@ -346,18 +410,20 @@ impl Schema {
         self.vectors.values().map(VectorKind::dim).collect()
     }
 
+    /// Every vector's name, for messages (sparse ones marked).
     pub(crate) fn names(&self) -> String {
-        self.vectors
+        let dense = self.vectors.keys().map(|k| {
+            if k.is_empty() {
+                "\"\" (default)".to_string()
+            } else {
+                format!("`{k}`")
+            }
+        });
+        let sparse = self
+            .sparse_vectors
             .keys()
-            .map(|k| {
-                if k.is_empty() {
-                    "\"\" (default)".to_string()
-                } else {
-                    format!("`{k}`")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|k| format!("`{k}` (sparse)"));
+        dense.chain(sparse).collect::<Vec<_>>().join(", ")
     }
 }
 

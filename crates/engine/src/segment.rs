@@ -2,13 +2,16 @@
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
 use crate::ops::PreparedPoint;
+use crate::point::SparseVector;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
 use quiver_index::lvq::Lvq8;
 use quiver_index::lvq4::Lvq4;
+use quiver_index::sparse::postings::Postings;
 use quiver_storage::PointId;
-use quiver_storage::segment::SegmentFiles;
+use quiver_storage::frame::MappedFile;
+use quiver_storage::segment::{SegmentFiles, SparseFile};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -182,8 +185,53 @@ pub(crate) struct MutableData {
     /// One row-major buffer per schema vector.
     pub vectors: Vec<Vec<f32>>,
     pub payloads: Vec<Vec<u8>>,
-    /// Bytes held: ids, vectors and payloads (what the seal threshold measures).
+    /// One per schema sparse vector.
+    pub sparse: Vec<SparseColumn>,
+    /// Bytes held: ids, vectors, sparse vectors and payloads (what the seal threshold
+    /// measures).
     pub bytes: u64,
+}
+
+/// One sparse vector's rows in the mutable segment, and the postings searches use.
+#[derive(Debug)]
+pub(crate) struct SparseColumn {
+    /// Row r's entries are `offsets[r]..offsets[r + 1]` of `indices` and `values`.
+    offsets: Vec<usize>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    pub postings: Postings,
+}
+
+impl Default for SparseColumn {
+    fn default() -> Self {
+        SparseColumn {
+            offsets: vec![0],
+            indices: Vec::new(),
+            values: Vec::new(),
+            postings: Postings::new(),
+        }
+    }
+}
+
+impl SparseColumn {
+    fn row(&self, r: usize) -> Option<SparseVector> {
+        let (start, end) = (*self.offsets.get(r)?, *self.offsets.get(r + 1)?);
+        Some(SparseVector {
+            indices: self.indices.get(start..end)?.to_vec(),
+            values: self.values.get(start..end)?.to_vec(),
+        })
+    }
+}
+
+/// A sparse vector's rows and postings as a [`View`] reads them.
+pub(crate) enum SparseRows<'a> {
+    Mutable(&'a SparseColumn),
+    /// The rows and the mapped inverted index (`quiver_index::sparse::format`, verified
+    /// when the segment was opened or built).
+    Sealed {
+        rows: &'a SparseFile,
+        postings: &'a MappedFile,
+    },
 }
 
 #[derive(Debug)]
@@ -199,6 +247,9 @@ pub(crate) struct Segment {
     pub deleted: DeletedBitmap,
     /// Per schema vector, the graph index if this segment has one (sealed segments only).
     pub graphs: Vec<Option<GraphIndex>>,
+    /// Per schema sparse vector, its inverted index (sealed segments only; the mutable
+    /// segment keeps its postings with its rows).
+    pub postings: Vec<MappedFile>,
     /// Payload field indexes (sealed segments only; the mutable one checks every row).
     /// Replaced as a whole when an index is declared or dropped.
     fields: RwLock<Arc<FieldIndexes>>,
@@ -224,6 +275,7 @@ pub(crate) enum Codes {
 pub(crate) struct View<'a> {
     pub ids: &'a [PointId],
     pub vectors: Vec<&'a [f32]>,
+    pub sparse: Vec<SparseRows<'a>>,
     payloads: Payloads<'a>,
     pub deleted: DeletedGuard<'a>,
 }
@@ -252,27 +304,45 @@ impl View<'_> {
     pub fn rows(&self) -> usize {
         self.ids.len()
     }
+
+    /// Row `row` of sparse vector `position` (empty if out of range).
+    pub fn sparse_row(&self, position: usize, row: u32) -> SparseVector {
+        let row = row as usize;
+        let found = match self.sparse.get(position) {
+            Some(SparseRows::Mutable(c)) => c.row(row),
+            Some(SparseRows::Sealed { rows, .. }) => rows
+                .row(row)
+                .map(|(indices, values)| SparseVector { indices, values }),
+            None => None,
+        };
+        found.unwrap_or_default()
+    }
 }
 
 impl Segment {
-    pub fn new_mutable(id: u64, vectors: usize) -> Segment {
+    pub fn new_mutable(id: u64, vectors: usize, sparse: usize) -> Segment {
         Segment {
             id,
             body: Body::Mutable(RwLock::new(MutableData {
                 vectors: vec![Vec::new(); vectors],
+                sparse: (0..sparse).map(|_| SparseColumn::default()).collect(),
                 ..MutableData::default()
             })),
             deleted: DeletedBitmap::default(),
             graphs: (0..vectors).map(|_| None).collect(),
+            postings: Vec::new(),
             fields: RwLock::default(),
         }
     }
 
+    /// A sealed segment: its files, deleted bits, and derived indexes (a graph per dense
+    /// vector if any, an inverted index per sparse vector, the payload field indexes).
     pub fn sealed(
         id: u64,
         files: SegmentFiles,
         deleted: Vec<u64>,
         graphs: Vec<Option<GraphIndex>>,
+        postings: Vec<MappedFile>,
         fields: FieldIndexes,
     ) -> Segment {
         Segment {
@@ -280,6 +350,7 @@ impl Segment {
             body: Body::Sealed(files),
             deleted: DeletedBitmap::from_words(deleted),
             graphs,
+            postings,
             fields: RwLock::new(Arc::new(fields)),
         }
     }
@@ -330,6 +401,7 @@ impl Segment {
                         .iter()
                         .map(|v| v.get(..rows * (v.len() / d.ids.len().max(1))).unwrap_or(v))
                         .collect(),
+                    sparse: d.sparse.iter().map(SparseRows::Mutable).collect(),
                     payloads: Payloads::Mutable(&d.payloads),
                     deleted: self.deleted.guard(seq),
                 };
@@ -339,6 +411,12 @@ impl Segment {
                 let view = View {
                     ids: &files.ids,
                     vectors: files.vectors.iter().map(|v| v.as_f32()).collect(),
+                    sparse: files
+                        .sparse
+                        .iter()
+                        .zip(&self.postings)
+                        .map(|(rows, postings)| SparseRows::Sealed { rows, postings })
+                        .collect(),
                     payloads: Payloads::Sealed(files),
                     deleted: self.deleted.guard(seq),
                 };
@@ -372,6 +450,14 @@ impl Segment {
             buf.extend_from_slice(v);
             bytes += 4 * v.len() as u64;
         }
+        for (column, (_, v)) in d.sparse.iter_mut().zip(&p.sparse) {
+            column.indices.extend_from_slice(&v.indices);
+            column.values.extend_from_slice(&v.values);
+            column.offsets.push(column.indices.len());
+            column.postings.push(offset, &v.indices, &v.values);
+            // The entry and its posting, 8 bytes each, and the row's offset.
+            bytes += 16 * v.indices.len() as u64 + 8;
+        }
         d.payloads.push(p.payload.clone());
         d.bytes += bytes;
         drop(d);
@@ -379,8 +465,9 @@ impl Segment {
         Some(offset)
     }
 
-    /// Bytes held in memory by the mutable segment (ids, vectors, payloads): what the seal
-    /// threshold measures. For a sealed segment, the bytes of its vectors.
+    /// Bytes held in memory by the mutable segment (ids, vectors, sparse vectors and their
+    /// postings, payloads): what the seal threshold measures. For a sealed segment, the bytes
+    /// of its dense vectors.
     pub fn bytes(&self) -> u64 {
         match &self.body {
             Body::Mutable(d) => d.read().bytes,

@@ -193,6 +193,7 @@ fn crud_retrieve_scroll_and_uuids() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path());
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([
             ("text".to_string(), VectorKind::dense(3, Distance::Dot)),
             ("image".to_string(), VectorKind::dense(2, Distance::Euclid)),
@@ -203,6 +204,7 @@ fn crud_retrieve_scroll_and_uuids() {
         .unwrap();
     let uuid = PointId::parse("550e8400-e29b-41d4-a716-446655440000").unwrap();
     let mk = |id: PointId, x: f32| Point {
+        sparse: Default::default(),
         id,
         vectors: BTreeMap::from([
             ("text".into(), vec![x, 0.0, 1.0]),
@@ -470,6 +472,7 @@ fn a_manifest_with_an_unknown_quantization_is_refused_clearly() {
             String::new(),
             VectorKind::dense_indexed(4, Distance::Dot, index),
         )]),
+        sparse_vectors: Default::default(),
     };
     drop(
         open(dir.path())
@@ -481,7 +484,7 @@ fn a_manifest_with_an_unknown_quantization_is_refused_clearly() {
     let stored = &mut manifest.schema["vectors"][""]["index"]["quantization"];
     assert_eq!(stored, "lvq4x8", "the manifest names the storage");
     *stored = serde_json::json!("lvq16");
-    manifest.write(&coll).unwrap();
+    manifest.write(&coll, 2).unwrap();
     let db = open(dir.path());
     let err = db.collection("c").unwrap_err();
     assert!(matches!(err, Error::CollectionDamaged { .. }), "{err}");
@@ -602,6 +605,7 @@ fn hnsw_collection_lifecycle_in(
         false => rng.vector(dim),
     };
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::dense_indexed(dim, Distance::Cosine, index),
@@ -617,7 +621,10 @@ fn hnsw_collection_lifecycle_in(
     let recall = |c: &Collection, model: &BTreeMap<u64, Vec<f32>>| {
         let mut hit = 0;
         for q in &queries {
-            let want: Vec<PointId> = brute_force(model, &q.vector, 10, Distance::Cosine)
+            let QueryVector::Dense(v) = &q.vector else {
+                unreachable!("dense queries")
+            };
+            let want: Vec<PointId> = brute_force(model, v, 10, Distance::Cosine)
                 .iter()
                 .map(|(id, _)| PointId::Num(*id))
                 .collect();

@@ -76,6 +76,7 @@ fn writers_readers_and_maintenance_keep_every_invariant() {
     )
     .unwrap();
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([
             // Exact: every live point must be found.
             (

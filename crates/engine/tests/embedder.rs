@@ -119,6 +119,7 @@ fn open(dir: &Path, embedder: Option<Arc<Letters>>) -> Database {
 
 fn text_schema(model: &str, dim: usize) -> Schema {
     Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::Text {
@@ -196,6 +197,7 @@ fn creating_a_collection_checks_its_text_vectors_against_the_embedder() {
     assert!(r.contains("model name is empty"), "{r}");
     // The built-in model is not this database's.
     let r = reason(Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::text("body", 4, Distance::Cosine, IndexKind::Flat),

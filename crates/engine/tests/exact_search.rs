@@ -109,6 +109,7 @@ proptest! {
         let db = open_periodic(dir.path(), Duration::from_secs(60));
         // A coarse graph (m = 4, ef_construction = 8): graph search would miss neighbours.
         let schema = Schema {
+            sparse_vectors: Default::default(),
             vectors: BTreeMap::from([(
                 String::new(),
                 VectorKind::dense_indexed(DIM, distance, IndexKind::hnsw(4, 8)),
@@ -281,6 +282,7 @@ fn offset_pages_through_a_segment_with_a_graph() {
     let dir = tempfile::tempdir().unwrap();
     let db = open_periodic(dir.path(), Duration::from_secs(60));
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::dense_indexed(4, Distance::Euclid, IndexKind::hnsw(8, 32)),

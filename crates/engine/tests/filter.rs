@@ -257,6 +257,7 @@ fn filtered_search_keeps_recall(scan_fraction: f64) {
     let db = open(dir.path());
     let dim = 16;
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::dense_indexed(

@@ -80,6 +80,7 @@ fn dropping_a_collection_does_not_block_the_others_during_its_seal() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: [(
             String::new(),
             VectorKind::dense_indexed(64, Distance::Dot, IndexKind::hnsw(16, 200)),

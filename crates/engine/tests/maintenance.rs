@@ -62,6 +62,7 @@ fn the_seal_and_graph_build_run_on_the_maintenance_thread_not_the_writer() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), DatabaseOptions::default()).unwrap();
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: [(
             String::new(),
             VectorKind::dense_indexed(32, Distance::Dot, IndexKind::hnsw(8, 32)),

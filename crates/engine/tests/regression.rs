@@ -49,6 +49,7 @@ fn searches_see_every_live_point_exactly_once_during_overwrites() {
         ..CollectionConfig::default()
     };
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: [(String::new(), VectorKind::dense(DIM, Distance::Euclid))].into(),
     };
     let c = db.create_collection("c", schema, config).unwrap();

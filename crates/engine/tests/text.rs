@@ -50,6 +50,7 @@ fn open(dir: &Path, model_dir: PathBuf) -> Database {
 
 fn text_collection(db: &Database, dim: usize) -> Arc<Collection> {
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::text("body", dim, Distance::Cosine, IndexKind::Flat),
@@ -176,6 +177,7 @@ fn the_schema_names_a_known_model_and_at_most_its_dimension() {
     let db = open(dir.path(), model_dir());
     let bad = |kind: VectorKind| {
         let schema = Schema {
+            sparse_vectors: Default::default(),
             vectors: BTreeMap::from([(String::new(), kind)]),
         };
         match db.create_collection("bad", schema, Default::default()) {

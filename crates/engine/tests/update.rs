@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 /// Two named vectors, so that a vector update can change one and keep the other.
 fn schema() -> Schema {
     Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([
             ("a".to_string(), VectorKind::dense(3, Distance::Cosine)),
             ("b".to_string(), VectorKind::dense(2, Distance::Dot)),
@@ -53,6 +54,7 @@ fn set(payload: Value) -> PayloadUpdate {
 /// Point `id` with vector `a` = [id, 1, 0] (normalised when stored), `b` = [id, -1].
 fn point(id: u64, payload: Value) -> Point {
     Point {
+        sparse: Default::default(),
         id: PointId::Num(id),
         vectors: BTreeMap::from([
             ("a".to_string(), vec![id as f32, 1.0, 0.0]),
@@ -461,6 +463,7 @@ fn an_update_survives_a_crash_after_its_deletion_was_published() {
     // been logged as a delta against the old row ("set key x"), the point would be lost.
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema {
+        sparse_vectors: Default::default(),
         vectors: BTreeMap::from([(
             String::new(),
             VectorKind::dense_indexed(32, Distance::Dot, IndexKind::hnsw(16, 200)),

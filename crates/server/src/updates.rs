@@ -204,6 +204,7 @@ fn resolve_points(app: &App, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
                 inputs.push(input);
             }
             Point {
+                sparse: Default::default(),
                 id: p.id,
                 vectors: BTreeMap::new(),
                 payload: p.payload,

@@ -3,7 +3,8 @@
 //! - [`frame`]: the envelope of every file (magic, version, checksums), streamed or mapped.
 //! - [`wal`]: the write-ahead log with group commit and torn-tail recovery.
 //! - [`fs`]: atomic replacement and directory fsyncs.
-//! - [`segment`]: the files of a sealed segment (vectors, ids, payloads, deleted bitmaps).
+//! - [`segment`]: the files of a sealed segment (vectors, sparse vectors, ids, payloads,
+//!   deleted bitmaps).
 //! - [`manifest`]: the collection's root of truth, replaced atomically.
 //!
 //! This crate knows bytes and files, not collections: the engine decides what goes in them.

@@ -11,13 +11,14 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Version log: 1 = the first format; 2 = unknown fields are refused (here and in the
-/// engine's schema and settings), so that a build never drops a setting it does not know.
-/// Version 1 manifests are read as they are; every write is version 2, which older builds
-/// refuse ("written by a newer version"), since they would drop newer fields on their next
-/// publish.
+/// engine's schema and settings), so that a build never drops a setting it does not know;
+/// 3 = the collection uses a feature version 2 builds lack (sparse vectors). Every version up
+/// to this one is read. The engine writes the oldest version that holds what the collection
+/// uses (2, or 3 with sparse vectors), so an older build refuses exactly the collections it
+/// could not serve ("written by a newer version") and keeps opening the others.
 pub const MANIFEST_KIND: FileKind = FileKind {
     magic: *b"QVMANIF\n",
-    version: 2,
+    version: 3,
 };
 
 pub const FILE_NAME: &str = "manifest";
@@ -50,15 +51,30 @@ pub struct SegmentEntry {
 }
 
 impl Manifest {
-    /// Publishes the manifest into `dir` atomically and durably.
-    pub fn write(&self, dir: &Path) -> Result<()> {
+    /// Publishes the manifest into `dir` atomically and durably, as format `version` (2 or
+    /// more, at most [`MANIFEST_KIND`]'s).
+    pub fn write(&self, dir: &Path, version: u32) -> Result<()> {
         let path = dir.join(FILE_NAME);
+        if !(2..=MANIFEST_KIND.version).contains(&version) {
+            return Err(Error::Corrupt {
+                path,
+                offset: 8,
+                message: format!(
+                    "cannot write manifest version {version}; this build writes 2 to {}",
+                    MANIFEST_KIND.version
+                ),
+            });
+        }
         let body = serde_json::to_vec_pretty(self).map_err(|e| Error::Corrupt {
             path: path.clone(),
             offset: 0,
             message: format!("cannot encode manifest: {e}"),
         })?;
-        crate::fs::atomic_write(&path, &frame::encode(MANIFEST_KIND, [0; 4], &body))
+        let kind = FileKind {
+            version,
+            ..MANIFEST_KIND
+        };
+        crate::fs::atomic_write(&path, &frame::encode(kind, [0; 4], &body))
     }
 
     pub fn read(dir: &Path) -> Result<Manifest> {

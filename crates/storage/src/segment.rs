@@ -9,7 +9,13 @@
 //! hnsw-<i>      magic QVHNSW\x1a\n  meta [rows]        body: the graph over vector <i> (quiver_index::hnsw)
 //! lvq8-<i>      magic QVLVQ8\x1a\n  meta [rows, dim]   body: LVQ-8 codes of vector <i> (quiver_index::lvq)
 //! fields        magic QVFIELD\n     meta [rows]        body: payload field indexes (quiver_filter::FieldIndexes)
+//! sparse-<j>    magic QVSPARS\n     meta [rows, nnz]   body: (rows + 1) u64 LE entry offsets, nnz u32 LE
+//!                                                             indices, nnz f32 LE values; a row's
+//!                                                             indices strictly ascending
+//! postings-<j>  magic QVPOSTG\n     meta [rows]        body: the inverted index of sparse vector <j>
+//!                                                             (quiver_index::sparse::format)
 //! ```
+//! `<j>` is a sparse vector's position among the schema's sparse vectors.
 //! `<i>` is the vector's position in the schema. Everything but `deleted-<g>` is written once
 //! when the segment is built (in `<id>.tmp/`, then fsynced and renamed); deleted bitmaps get a
 //! new generation each time the manifest is published with changed deletions.
@@ -105,6 +111,27 @@ pub fn replace_fields_file(dir: &Path, rows: u64, body: &[u8]) -> Result<()> {
     )
 }
 
+/// Sparse vector `<j>` of every row: the source of truth its inverted index is built from.
+pub const SPARSE_KIND: FileKind = FileKind {
+    magic: *b"QVSPARS\n",
+    version: 1,
+};
+
+pub fn sparse_file(j: usize) -> String {
+    format!("sparse-{j}")
+}
+
+/// The inverted index of sparse vector `<j>` (body format: `quiver_index::sparse::format`).
+/// Derived from `sparse-<j>`, like a graph from its vectors.
+pub const POSTINGS_KIND: FileKind = FileKind {
+    magic: *b"QVPOSTG\n",
+    version: 1,
+};
+
+pub fn postings_file(j: usize) -> String {
+    format!("postings-{j}")
+}
+
 pub fn vectors_file(i: usize) -> String {
     format!("vectors-{i}")
 }
@@ -125,11 +152,25 @@ pub struct SegmentWriter {
     ids: FramedWriter,
     payload_offsets: Vec<u64>,
     payload_bytes: Vec<u8>,
+    /// Per sparse vector: entry offsets, indices, values (kept in memory, as payloads are).
+    sparse: Vec<SparseColumn>,
     rows: u64,
 }
 
+#[derive(Default)]
+struct SparseColumn {
+    offsets: Vec<u64>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+}
+
+/// One row's sparse vector: indices strictly ascending, one value each.
+pub type SparseRow<'a> = (&'a [u32], &'a [f32]);
+
 impl SegmentWriter {
-    pub fn create(segments_dir: &Path, id: u64, dims: &[usize]) -> Result<Self> {
+    /// Starts segment `id` with one vector file per entry of `dims` and `sparse` sparse
+    /// vector files.
+    pub fn create(segments_dir: &Path, id: u64, dims: &[usize], sparse: usize) -> Result<Self> {
         let final_dir = segments_dir.join(id.to_string());
         let tmp_dir = segments_dir.join(format!("{id}.tmp"));
         if tmp_dir.exists() {
@@ -148,16 +189,39 @@ impl SegmentWriter {
             ids,
             payload_offsets: vec![0],
             payload_bytes: Vec::new(),
+            sparse: (0..sparse)
+                .map(|_| SparseColumn {
+                    offsets: vec![0],
+                    ..SparseColumn::default()
+                })
+                .collect(),
             rows: 0,
         })
     }
 
-    pub fn push_row(&mut self, id: PointId, vectors: &[&[f32]], payload: &[u8]) -> Result<()> {
+    pub fn push_row(
+        &mut self,
+        id: PointId,
+        vectors: &[&[f32]],
+        sparse: &[SparseRow<'_>],
+        payload: &[u8],
+    ) -> Result<()> {
         assert_eq!(
             vectors.len(),
             self.dims.len(),
             "one vector per schema vector"
         );
+        assert_eq!(
+            sparse.len(),
+            self.sparse.len(),
+            "one sparse vector per schema sparse vector"
+        );
+        for (column, (indices, values)) in self.sparse.iter_mut().zip(sparse) {
+            assert_eq!(indices.len(), values.len(), "one value per sparse index");
+            column.indices.extend_from_slice(indices);
+            column.values.extend_from_slice(values);
+            column.offsets.push(column.indices.len() as u64);
+        }
         for ((w, v), &dim) in self.vectors.iter_mut().zip(vectors).zip(&self.dims) {
             assert_eq!(v.len(), dim, "vector dimension matches the schema");
             let mut bytes = Vec::with_capacity(dim * 4);
@@ -189,6 +253,25 @@ impl SegmentWriter {
         payloads.write(&offsets)?;
         payloads.write(&self.payload_bytes)?;
         bytes += payloads.finish([self.rows, 0, 0, 0])?;
+        for (j, column) in self.sparse.iter().enumerate() {
+            let mut w = FramedWriter::create(&self.tmp_dir.join(sparse_file(j)), SPARSE_KIND)?;
+            let mut buf = Vec::with_capacity(column.offsets.len() * 8);
+            for o in &column.offsets {
+                buf.extend_from_slice(&o.to_le_bytes());
+            }
+            w.write(&buf)?;
+            buf.clear();
+            for i in &column.indices {
+                buf.extend_from_slice(&i.to_le_bytes());
+            }
+            w.write(&buf)?;
+            buf.clear();
+            for v in &column.values {
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            w.write(&buf)?;
+            bytes += w.finish([self.rows, column.indices.len() as u64, 0, 0])?;
+        }
         sync_dir(&self.tmp_dir)?;
         if self.final_dir.exists() {
             // Left over from a crash after the rename but before the manifest named it.
@@ -228,6 +311,8 @@ pub struct SegmentFiles {
     pub dir: PathBuf,
     pub rows: usize,
     pub vectors: Vec<VectorFile>,
+    /// Per sparse vector of the schema, its rows.
+    pub sparse: Vec<SparseFile>,
     pub ids: Vec<PointId>,
     payloads: MappedFile,
     /// Bytes of the payload offset table, `8 × (rows + 1)`, checked at open.
@@ -239,13 +324,16 @@ pub struct SegmentFiles {
 /// Sizes derived from the row count and dimensions (`rows × dim × 4`, `rows × 17`,
 /// `8 × (rows + 1)`) are computed with checked arithmetic: a count too large for them is
 /// `Corrupt`, naming the file and the quantity, never a wrapped size.
-pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFiles> {
+pub fn open_segment(dir: &Path, rows: u64, dims: &[usize], sparse: usize) -> Result<SegmentFiles> {
     let rows_usize = usize::try_from(rows)
         .map_err(|_| Error::corrupt(dir, 0, format!("row count {rows} too large")))?;
     let vectors = dims
         .iter()
         .enumerate()
         .map(|(i, &dim)| open_vectors(&dir.join(vectors_file(i)), rows, dim))
+        .collect::<Result<Vec<_>>>()?;
+    let sparse = (0..sparse)
+        .map(|j| open_sparse(&dir.join(sparse_file(j)), rows_usize))
         .collect::<Result<Vec<_>>>()?;
     let ids = read_ids(&dir.join("ids"), rows)?;
     let payload_path = dir.join("payloads");
@@ -263,6 +351,7 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize]) -> Result<SegmentFile
         dir: dir.to_path_buf(),
         rows: rows_usize,
         vectors,
+        sparse,
         ids,
         payloads,
         payload_table_len,
@@ -310,6 +399,121 @@ fn open_vectors(path: &Path, rows: u64, dim: usize) -> Result<VectorFile> {
         ));
     }
     Ok(v)
+}
+
+/// A mapped `sparse-<j>` file, checked at open: every row's indices strictly ascending and
+/// its values finite, so [`SparseFile::row`] hands out what an upsert accepted.
+#[derive(Debug)]
+pub struct SparseFile {
+    file: MappedFile,
+    rows: usize,
+    nnz: usize,
+}
+
+/// Maps `sparse-<j>` and checks the offset table, the sizes and every row.
+fn open_sparse(path: &Path, rows: usize) -> Result<SparseFile> {
+    let file = frame::map_file(path, SPARSE_KIND)?;
+    let [frows, fnnz, ..] = file.header.meta;
+    if frows != rows as u64 {
+        return Err(Error::corrupt(
+            path,
+            24,
+            format!("holds {frows} rows, the manifest says {rows}"),
+        ));
+    }
+    let overflow = || {
+        Error::corrupt(
+            path,
+            24,
+            format!("size of {rows} rows and {fnnz} entries overflows"),
+        )
+    };
+    let nnz = usize::try_from(fnnz).map_err(|_| overflow())?;
+    let expected = rows
+        .checked_add(1)
+        .and_then(|r| r.checked_mul(8))
+        .and_then(|t| t.checked_add(nnz.checked_mul(8)?))
+        .ok_or_else(overflow)?;
+    if file.body().len() != expected {
+        return Err(Error::corrupt(
+            path,
+            64,
+            format!(
+                "body is {} bytes, {rows} rows and {nnz} entries take {expected}",
+                file.body().len()
+            ),
+        ));
+    }
+    let s = SparseFile { file, rows, nnz };
+    let mut prev = 0u64;
+    for r in 0..=rows {
+        let o = s
+            .offset(r)
+            .ok_or_else(|| Error::corrupt(path, 64, "offset table ends early"))?;
+        if o < prev || o > fnnz || (r == 0 && o != 0) || (r == rows && o != fnnz) {
+            return Err(Error::corrupt(
+                path,
+                64 + 8 * r as u64,
+                format!("entry offset {o} of row {r} out of order or not ending at {fnnz}"),
+            ));
+        }
+        prev = o;
+    }
+    for r in 0..rows {
+        let (indices, values) = s
+            .row(r)
+            .ok_or_else(|| Error::corrupt(path, 64, format!("row {r} out of bounds")))?;
+        if indices.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
+            return Err(Error::corrupt(
+                path,
+                64,
+                format!("row {r}: indices not strictly ascending"),
+            ));
+        }
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::corrupt(
+                path,
+                64,
+                format!("row {r}: a value is not finite"),
+            ));
+        }
+    }
+    Ok(s)
+}
+
+impl SparseFile {
+    fn offset(&self, r: usize) -> Option<u64> {
+        let at = r.checked_mul(8)?;
+        let b = self.file.body().get(at..at.checked_add(8)?)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Row `r`'s indices and values (`None` past the rows).
+    pub fn row(&self, r: usize) -> Option<(Vec<u32>, Vec<f32>)> {
+        if r >= self.rows {
+            return None;
+        }
+        let start = usize::try_from(self.offset(r)?).ok()?;
+        let end = usize::try_from(self.offset(r + 1)?).ok()?;
+        let table = self.rows.checked_add(1)?.checked_mul(8)?;
+        let body = self.file.body();
+        let words =
+            |base: usize| body.get(base.checked_add(start * 4)?..base.checked_add(end * 4)?);
+        let indices = words(table)?
+            .chunks_exact(4)
+            .map(|c| c.try_into().map(u32::from_le_bytes).unwrap_or(0))
+            .collect();
+        let values = words(table.checked_add(self.nnz.checked_mul(4)?)?)?
+            .chunks_exact(4)
+            .map(|c| c.try_into().map(f32::from_le_bytes).unwrap_or(f32::NAN))
+            .collect();
+        Some((indices, values))
+    }
 }
 
 /// Reads `ids` and checks it holds exactly `rows` valid ids.
@@ -484,29 +688,46 @@ mod tests {
     #[test]
     fn write_open_round_trip() {
         let d = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(d.path(), 3, &[2, 3]).unwrap();
+        let mut w = SegmentWriter::create(d.path(), 3, &[2, 3], 1).unwrap();
         for r in 0..5u64 {
             let a = [r as f32, 1.0];
             let b = [0.5, r as f32, 2.0];
+            let idx: Vec<u32> = (0..r as u32).map(|i| i * 3).collect();
+            let val: Vec<f32> = idx.iter().map(|&i| i as f32 + 0.5).collect();
             let payload = if r % 2 == 0 {
                 format!("{{\"r\":{r}}}")
             } else {
                 String::new()
             };
-            w.push_row(PointId::Num(r * 10), &[&a, &b], payload.as_bytes())
-                .unwrap();
+            w.push_row(
+                PointId::Num(r * 10),
+                &[&a, &b],
+                &[(&idx, &val)],
+                payload.as_bytes(),
+            )
+            .unwrap();
         }
         let (dir, _) = w.finish().unwrap();
         assert_eq!(dir, d.path().join("3"));
-        let s = open_segment(&dir, 5, &[2, 3]).unwrap();
+        let s = open_segment(&dir, 5, &[2, 3], 1).unwrap();
+        assert_eq!(
+            s.sparse[0].row(3).unwrap(),
+            (vec![0, 3, 6], vec![0.5, 3.5, 6.5])
+        );
+        assert_eq!(s.sparse[0].row(0).unwrap(), (vec![], vec![]));
+        assert!(s.sparse[0].row(5).is_none());
         assert_eq!(s.ids[4], PointId::Num(40));
         assert_eq!(&s.vectors[1].as_f32()[3..6], &[0.5, 1.0, 2.0]);
         assert_eq!(s.payload(2), b"{\"r\":2}");
         assert_eq!(s.payload(1), b"");
         assert_eq!(s.payload(5), b"", "row beyond the segment");
         assert_eq!(s.payload(usize::MAX), b"", "row beyond the segment");
-        assert!(open_segment(&dir, 6, &[2, 3]).is_err());
-        assert!(open_segment(&dir, 5, &[2, 4]).is_err());
+        assert!(open_segment(&dir, 6, &[2, 3], 1).is_err());
+        assert!(open_segment(&dir, 5, &[2, 4], 1).is_err());
+        assert!(
+            open_segment(&dir, 5, &[2, 3], 2).is_err(),
+            "a sparse file is missing"
+        );
 
         write_deleted(&dir, 1, 5, &[0b10010]).unwrap();
         assert_eq!(read_deleted(&dir, 1, 5).unwrap(), vec![0b10010]);
@@ -537,7 +758,7 @@ mod tests {
         // empty body would match.
         for (rows, dim) in [(1u64 << 62, 4usize), (u64::MAX, 1), (1 << 40, 1 << 24)] {
             frame::write_file(&path, VECTORS_KIND, [dim as u64, rows, 0, 0], &[]).unwrap();
-            let err = open_segment(d.path(), rows, &[dim]).unwrap_err();
+            let err = open_segment(d.path(), rows, &[dim], 0).unwrap_err();
             assert_overflow(err, &path);
         }
     }
@@ -550,7 +771,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("ids");
         frame::write_file(&path, IDS_KIND, [ROWS, 0, 0, 0], &[0]).unwrap();
-        let err = open_segment(d.path(), ROWS, &[]).unwrap_err();
+        let err = open_segment(d.path(), ROWS, &[], 0).unwrap_err();
         assert_overflow(err, &path);
     }
 
@@ -563,6 +784,60 @@ mod tests {
             assert_overflow(err, path);
         }
         assert_eq!(check_payload_table(path, 0, &[0; 8]).unwrap(), 8);
+    }
+
+    /// A sparse file whose frame is intact but whose rows break the rules is refused with
+    /// the file and the row named.
+    #[test]
+    fn bad_sparse_rows_are_corrupt() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(sparse_file(0));
+        let body = |offsets: &[u64], indices: &[u32], values: &[f32]| {
+            let mut b = Vec::new();
+            offsets
+                .iter()
+                .for_each(|o| b.extend_from_slice(&o.to_le_bytes()));
+            indices
+                .iter()
+                .for_each(|i| b.extend_from_slice(&i.to_le_bytes()));
+            values
+                .iter()
+                .for_each(|v| b.extend_from_slice(&v.to_le_bytes()));
+            b
+        };
+        /// Offsets, indices, values, and what the error says.
+        type Case<'a> = (&'a [u64], &'a [u32], &'a [f32], &'a str);
+        let cases: [Case<'_>; 4] = [
+            (&[0, 2], &[4, 4], &[1.0, 2.0], "ascending"),
+            (&[0, 2], &[1, 4], &[1.0, f32::NAN], "finite"),
+            (&[0, 1], &[1, 4], &[1.0, 2.0], "not ending"),
+            (&[1, 2], &[1, 4], &[1.0, 2.0], "out of order"),
+        ];
+        for (offsets, indices, values, says) in cases {
+            frame::write_file(
+                &path,
+                SPARSE_KIND,
+                [1, indices.len() as u64, 0, 0],
+                &body(offsets, indices, values),
+            )
+            .unwrap();
+            let err = open_sparse(&path, 1).unwrap_err();
+            assert!(
+                matches!(&err, Error::Corrupt { path: p, message, .. } if *p == path && message.contains(says)),
+                "{says}: {err}"
+            );
+        }
+        frame::write_file(
+            &path,
+            SPARSE_KIND,
+            [1, 2, 0, 0],
+            &body(&[0, 2], &[1, 4], &[1.0, 2.0]),
+        )
+        .unwrap();
+        assert_eq!(
+            open_sparse(&path, 1).unwrap().row(0).unwrap(),
+            (vec![1, 4], vec![1.0, 2.0])
+        );
     }
 
     #[test]

@@ -230,22 +230,23 @@ impl Collection {
                 chosen.len()
             )));
         }
-        let (files, graphs, fields) = self.build_segment(new_id, live_rows, |writer| {
-            for (si, (seg, snap)) in chosen.iter().zip(&snapshots).enumerate() {
-                seg.with_view(|v| -> Result<()> {
-                    for row in 0..v.rows() {
-                        if is_set(snap, row) {
-                            dropped_rows += 1;
-                            continue;
+        let (files, graphs, postings, fields) =
+            self.build_segment(new_id, live_rows, |writer| {
+                for (si, (seg, snap)) in chosen.iter().zip(&snapshots).enumerate() {
+                    seg.with_view(|v| -> Result<()> {
+                        for row in 0..v.rows() {
+                            if is_set(snap, row) {
+                                dropped_rows += 1;
+                                continue;
+                            }
+                            copy_row(writer, v, &dims, row)?;
+                            origin.push((si, row as u32));
                         }
-                        copy_row(writer, v, &dims, row)?;
-                        origin.push((si, row as u32));
-                    }
-                    Ok(())
-                })?;
-            }
-            Ok(())
-        })?;
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })?;
         // 3. Swap: carry over deletions made meanwhile and repoint the id map.
         {
             let mut state = self.state.write();
@@ -254,6 +255,7 @@ impl Collection {
                 files,
                 vec![0; origin.len().div_ceil(64)],
                 graphs,
+                postings,
                 fields,
             ));
             let current: Vec<Vec<u64>> = chosen

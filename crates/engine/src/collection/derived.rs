@@ -1,6 +1,9 @@
 //! Derived data of a sealed segment: graphs, LVQ codes and payload field indexes.
 
 use super::*;
+use quiver_index::sparse::format::{self as sparse_format, PostingsView};
+use quiver_index::sparse::postings::Postings;
+use quiver_storage::frame::MappedFile;
 
 impl Collection {
     /// Builds the graph indexes a new segment needs (per schema vector with an HNSW index, if
@@ -250,4 +253,74 @@ fn load_lvq4(files: &segfiles::SegmentFiles, i: usize, dim: usize, residual: boo
         });
     }
     Ok(codes)
+}
+
+/// Builds the inverted index of sparse vector `j` of a segment from its rows, writes
+/// `postings-<j>` into the segment's directory (replaced atomically: derived data, rebuilt
+/// over a damaged file of a published segment too) and maps it.
+pub(super) fn build_postings(files: &segfiles::SegmentFiles, j: usize) -> Result<MappedFile> {
+    let path = files.dir.join(segfiles::postings_file(j));
+    let corrupt = |message: String| Error::Corrupt {
+        path: path.clone(),
+        message,
+    };
+    let rows = files
+        .sparse
+        .get(j)
+        .ok_or_else(|| corrupt(format!("the segment has no sparse vector {j}")))?;
+    let mut postings = Postings::new();
+    for r in 0..rows.rows() {
+        // Rows are addressed by u32 offsets (checked when the segment was opened).
+        let (indices, values) = rows.row(r).unwrap_or_default();
+        postings.push(r as u32, &indices, &values);
+    }
+    let body = sparse_format::encode(&postings).map_err(corrupt)?;
+    qfs::atomic_write(
+        &path,
+        &quiver_storage::frame::encode(
+            segfiles::POSTINGS_KIND,
+            [files.rows as u64, 0, 0, 0],
+            &body,
+        ),
+    )?;
+    map_postings(files, j)
+}
+
+/// Maps `postings-<j>` and verifies it covers the segment's rows (see
+/// `quiver_index::sparse::format`): what the sparse search trusts.
+fn map_postings(files: &segfiles::SegmentFiles, j: usize) -> Result<MappedFile> {
+    let path = files.dir.join(segfiles::postings_file(j));
+    let file = quiver_storage::frame::map_file(&path, segfiles::POSTINGS_KIND)?;
+    let corrupt = |message: String| Error::Corrupt {
+        path: path.clone(),
+        message,
+    };
+    if file.header.meta[0] != files.rows as u64 {
+        return Err(corrupt(format!(
+            "covers {} rows, the segment has {}",
+            file.header.meta[0], files.rows
+        )));
+    }
+    PostingsView::new(file.body())
+        .and_then(|v| v.verify(files.rows as u64))
+        .map_err(corrupt)?;
+    Ok(file)
+}
+
+/// Maps the inverted indexes of a published segment's sparse vectors. One missing or failing
+/// verification is derived data: rebuilt from `sparse-<j>` with a warning.
+pub(super) fn load_postings(
+    collection: &str,
+    files: &segfiles::SegmentFiles,
+) -> Result<Vec<MappedFile>> {
+    (0..files.sparse.len())
+        .map(|j| {
+            map_postings(files, j).or_else(|e| {
+                log::warn!(
+                    "collection `{collection}`: {e}; rebuilding the inverted index of sparse vector {j} from the segment's rows"
+                );
+                build_postings(files, j)
+            })
+        })
+        .collect()
 }

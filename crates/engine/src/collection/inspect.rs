@@ -64,9 +64,10 @@ impl Collection {
         // The id map against the segments under the state lock (no write half-applied); the
         // files, which are immutable, after it.
         let sealed = self.check_id_map()?;
-        let dims = self.schema().dims();
+        let schema = self.schema();
+        let dims = schema.dims();
         for (dir, rows) in sealed {
-            segfiles::open_segment(&dir, rows, &dims)?;
+            segfiles::open_segment(&dir, rows, &dims, schema.sparse_vectors.len())?;
         }
         Ok(())
     }

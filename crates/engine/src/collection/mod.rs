@@ -20,7 +20,10 @@
 use crate::error::{Error, Result};
 use crate::ops::{Op, PreparedPoint};
 use crate::planner::{self, RowFilter, parse_payload, payload_or_empty};
-use crate::point::{DEFAULT_EF, Point, Record, ScoredPoint, ScrollPage, SearchRequest, With};
+use crate::point::{
+    DEFAULT_EF, Point, QueryVector, Record, ScoredPoint, ScrollPage, SearchRequest, SparseVector,
+    With,
+};
 use crate::schema::{
     CollectionConfig, Distance, IndexKind, MIN_GRAPH_ROWS, Quantization, Schema, SettingsPatch,
     VectorKind,

@@ -1,6 +1,6 @@
 //! Creating and opening a collection: manifest, sealed segments, WAL replay.
 
-use super::derived::load_graphs;
+use super::derived::{load_graphs, load_postings};
 use super::durability::spawn_periodic_sync;
 use super::*;
 
@@ -13,7 +13,8 @@ impl Collection {
     ) -> Result<()> {
         qfs::create_dir_durable(&dir.join(SEGMENTS_DIR))?;
         qfs::create_dir_durable(&dir.join(WAL_DIR))?;
-        manifest_for(schema, config, &BTreeMap::new(), Vec::new(), 1, 0)?.write(dir)?;
+        manifest_for(schema, config, &BTreeMap::new(), Vec::new(), 1, 0)?
+            .write(dir, schema.manifest_version())?;
         Ok(())
     }
 
@@ -60,7 +61,8 @@ impl Collection {
                     ),
                 });
             }
-            let files = segfiles::open_segment(&seg_dir, entry.rows, &dims)?;
+            let files =
+                segfiles::open_segment(&seg_dir, entry.rows, &dims, schema.sparse_vectors.len())?;
             let deleted = if entry.deleted_gen == 0 {
                 vec![0; files.rows.div_ceil(64)]
             } else {
@@ -68,8 +70,11 @@ impl Collection {
             };
             segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
             let graphs = load_graphs(name, &schema, &files, &shared.pool)?;
+            let postings = load_postings(name, &files)?;
             let fields = planner::load_fields(&files, &payload_indexes);
-            let seg = Arc::new(Segment::sealed(entry.id, files, deleted, graphs, fields));
+            let seg = Arc::new(Segment::sealed(
+                entry.id, files, deleted, graphs, postings, fields,
+            ));
             published.insert(entry.id, (entry.deleted_gen, seg.deleted.count()));
             seg.with_view(|v| -> Result<()> {
                 for (row, id) in v.ids.iter().enumerate() {
@@ -95,7 +100,11 @@ impl Collection {
             by_id.insert(entry.id, Arc::clone(&seg));
             list.push(seg);
         }
-        let mutable = Arc::new(Segment::new_mutable(manifest.next_segment_id, dims.len()));
+        let mutable = Arc::new(Segment::new_mutable(
+            manifest.next_segment_id,
+            dims.len(),
+            schema.sparse_vectors.len(),
+        ));
         by_id.insert(mutable.id, Arc::clone(&mutable));
         list.push(Arc::clone(&mutable));
 

@@ -68,7 +68,7 @@ impl Collection {
             next_segment_id,
             watermark,
         )?
-        .write(&self.dir)?;
+        .write(&self.dir, settings.schema.manifest_version())?;
         // The manifest is durable: older state can go.
         published.watermark = watermark;
         for (id, generation, count, seg_dir) in new_gens {

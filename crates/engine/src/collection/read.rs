@@ -66,6 +66,7 @@ impl Collection {
             id,
             payload,
             vectors: with.vectors.then(|| self.vectors_of(view, row)),
+            sparse: with.vectors.then(|| self.sparse_of(view, row)),
         })
     }
 
@@ -75,6 +76,17 @@ impl Collection {
             .iter()
             .enumerate()
             .map(|(i, (name, kind))| (name.clone(), view.vector(i, kind.dim(), row).to_vec()))
+            .collect()
+    }
+
+    /// The point's non-empty sparse vectors.
+    pub(super) fn sparse_of(&self, view: &View<'_>, row: u32) -> BTreeMap<String, SparseVector> {
+        self.schema()
+            .sparse_vectors
+            .keys()
+            .enumerate()
+            .map(|(j, name)| (name.clone(), view.sparse_row(j, row)))
+            .filter(|(_, v)| !v.is_empty())
             .collect()
     }
 

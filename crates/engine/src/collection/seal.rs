@@ -1,7 +1,9 @@
 //! Sealing: a full mutable segment is frozen (a fresh one takes writes) and the maintenance
 //! thread turns it into immutable files on disk, then swaps it for the mapped segment.
 
+use super::derived::build_postings;
 use super::*;
+use quiver_storage::frame::MappedFile;
 
 /// Segments frozen and not yet sealed at which writers wait for the maintenance thread
 /// (backpressure): memory stays bounded by about this many seal thresholds.
@@ -20,9 +22,11 @@ impl Collection {
         }
         let frozen_seq = self.wal.last_seq();
         self.wal.rotate()?;
+        let schema = self.schema();
         let fresh = Arc::new(Segment::new_mutable(
             state.next_segment_id,
-            self.schema().vectors.len(),
+            schema.vectors.len(),
+            schema.sparse_vectors.len(),
         ));
         state.next_segment_id += 1;
         state.by_id.insert(fresh.id, Arc::clone(&fresh));
@@ -69,7 +73,7 @@ impl Collection {
         }
         // Every row, deleted ones too: offsets stay valid. No pushes reach a frozen segment.
         let dims = self.schema().dims();
-        let (files, graphs, fields) = frozen.with_view(|v| {
+        let (files, graphs, postings, fields) = frozen.with_view(|v| {
             self.build_segment(frozen.id, v.rows(), |w| {
                 (0..v.rows()).try_for_each(|row| copy_row(w, v, &dims, row))
             })
@@ -80,6 +84,7 @@ impl Collection {
                 files,
                 frozen.deleted.snapshot(frozen.rows()),
                 graphs,
+                postings,
                 fields,
             ))
         });
@@ -114,31 +119,42 @@ impl Collection {
     }
 
     /// Writes a new segment directory `segments/<id>` (rows from `rows_into`), maps it, and
-    /// builds its derived data (graphs and LVQ codes, payload field indexes): the one path by
-    /// which sealing and compaction make segments. No manifest names it yet.
+    /// builds its derived data (graphs and LVQ codes, inverted indexes of sparse vectors,
+    /// payload field indexes): the one path by which sealing and compaction make segments.
+    /// No manifest names it yet.
     pub(super) fn build_segment(
         &self,
         id: u64,
         expected_rows: usize,
         rows_into: impl FnOnce(&mut SegmentWriter) -> Result<()>,
-    ) -> Result<(
-        segfiles::SegmentFiles,
-        Vec<Option<GraphIndex>>,
-        quiver_filter::FieldIndexes,
-    )> {
-        let dims = self.schema().dims();
-        let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims)?;
+    ) -> Result<BuiltSegment> {
+        let schema = self.schema();
+        let dims = schema.dims();
+        let sparse = schema.sparse_vectors.len();
+        let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims, sparse)?;
         rows_into(&mut w)?;
         let (dir, _) = w.finish()?;
-        let files = segfiles::open_segment(&dir, expected_rows as u64, &dims)?;
+        let files = segfiles::open_segment(&dir, expected_rows as u64, &dims, sparse)?;
         let graphs = self.build_graphs(&files)?;
+        let postings = (0..sparse)
+            .map(|j| build_postings(&files, j))
+            .collect::<Result<Vec<_>>>()?;
         let fields = self.write_fields(&files)?;
-        Ok((files, graphs, fields))
+        Ok((files, graphs, postings, fields))
     }
 }
 
-/// Appends row `row` of a segment view (all its vectors, id and payload) to a segment being
-/// written: sealing copies every row, compaction the live ones.
+/// A segment as [`Collection::build_segment`] makes it: files, graphs, inverted indexes,
+/// field indexes.
+pub(super) type BuiltSegment = (
+    segfiles::SegmentFiles,
+    Vec<Option<GraphIndex>>,
+    Vec<MappedFile>,
+    quiver_filter::FieldIndexes,
+);
+
+/// Appends row `row` of a segment view (all its vectors, sparse vectors, id and payload) to
+/// a segment being written: sealing copies every row, compaction the live ones.
 pub(super) fn copy_row(
     w: &mut SegmentWriter,
     v: &View<'_>,
@@ -154,6 +170,11 @@ pub(super) fn copy_row(
         .enumerate()
         .map(|(i, &dim)| v.vector(i, dim, row))
         .collect();
-    w.push_row(id, &vectors, v.payload(row))?;
+    let sparse: Vec<SparseVector> = (0..v.sparse.len()).map(|j| v.sparse_row(j, row)).collect();
+    let sparse: Vec<segfiles::SparseRow<'_>> = sparse
+        .iter()
+        .map(|s| (s.indices.as_slice(), s.values.as_slice()))
+        .collect();
+    w.push_row(id, &vectors, &sparse, v.payload(row))?;
     Ok(())
 }

@@ -2,11 +2,22 @@
 
 use super::*;
 use crate::planner::Strategy;
+use crate::schema::Modifier;
+use crate::segment::SparseRows;
 use quiver_index::hnsw::{Scorer, Traversal};
+use quiver_index::sparse::format::PostingsView;
+use quiver_index::sparse::{QueryTerm, maxscore};
 
 impl Collection {
+    /// A dense query checked and normalised; its vector's position.
     pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
-        let mut q = req.vector.clone();
+        let QueryVector::Dense(v) = &req.vector else {
+            return Err(self.invalid(format!(
+                "a sparse query on vector `{}` cannot be searched with dense vectors",
+                req.vector_name
+            )));
+        };
+        let mut q = v.clone();
         let position = self.prepare_vector(None, &req.vector_name, &mut q)?;
         Ok((position, q))
     }
@@ -14,6 +25,9 @@ impl Collection {
     /// The `k` nearest points to one query (after the first `offset`), best first.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_usable()?;
+        if let QueryVector::Sparse(query) = &req.vector {
+            return self.search_sparse(req, query);
+        }
         let (position, query) = self.prepare_query(req)?;
         let settings = self.settings();
         let kind = &settings.schema.vectors[&req.vector_name];
@@ -49,8 +63,12 @@ impl Collection {
     /// Many queries at once, spread over the current rayon pool. Results in request order.
     pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
         self.check_usable()?;
-        if reqs.iter().any(|r| r.filter.is_some()) {
-            // Filtered searches are planned per query and segment: one query per task.
+        if reqs
+            .iter()
+            .any(|r| r.filter.is_some() || matches!(r.vector, QueryVector::Sparse(_)))
+        {
+            // Filtered searches are planned per query and segment, sparse ones walk
+            // postings: one query per task.
             return reqs.par_iter().map(|r| self.search(r)).collect();
         }
         let settings = self.settings();
@@ -167,7 +185,12 @@ impl Collection {
         seq: u64,
         per_segment: Vec<Vec<Hit>>,
     ) -> Result<Vec<ScoredPoint>> {
-        let distance = self.schema().vectors[&req.vector_name].distance();
+        // Sparse vectors score by dot product.
+        let distance = self
+            .schema()
+            .vectors
+            .get(&req.vector_name)
+            .map_or(Distance::Dot, VectorKind::distance);
         // Each segment's hits are best first: a k-way merge keeps the k best. Packing
         // (segment index, offset) into the id breaks ties by segment, then offset.
         let runs: Vec<Vec<(f32, u64)>> = per_segment
@@ -197,10 +220,61 @@ impl Collection {
                         score,
                         payload: r.payload,
                         vectors: r.vectors,
+                        sparse: r.sparse,
                     })
                 }))
             })
             .collect()
+    }
+
+    /// A sparse query: exact top-k by dot product per segment (block-max MaxScore over a
+    /// sealed segment's postings, term at a time over the mutable one's), merged.
+    fn search_sparse(&self, req: &SearchRequest, query: &SparseVector) -> Result<Vec<ScoredPoint>> {
+        let mut query = query.clone();
+        let j = self.prepare_sparse(None, &req.vector_name, &mut query)?;
+        let settings = self.settings();
+        let modifier = settings
+            .schema
+            .sparse_vectors
+            .get(&req.vector_name)
+            .map_or(Modifier::None, |k| k.modifier);
+        let snap = self.snapshot();
+        let segments = &snap.segments;
+        let mut terms: Vec<QueryTerm> = query
+            .indices
+            .iter()
+            .zip(&query.values)
+            .map(|(&term, &weight)| QueryTerm { term, weight })
+            .collect();
+        if modifier == Modifier::Idf {
+            let points: u64 = segments.iter().map(|s| s.live_at(snap.seq) as u64).sum();
+            let mut holding = vec![0u64; terms.len()];
+            for seg in segments.iter() {
+                for (n, df) in holding
+                    .iter_mut()
+                    .zip(document_frequencies(seg, snap.seq, j, &terms))
+                {
+                    *n += df;
+                }
+            }
+            for (t, &n) in terms.iter_mut().zip(&holding) {
+                t.weight = (f64::from(t.weight) * idf(points, n)) as f32;
+            }
+        }
+        let depth = req.depth().min(segments.iter().map(|s| s.rows()).sum());
+        let mut work = 0;
+        let per_segment: Vec<Vec<Hit>> = segments
+            .iter()
+            .map(|seg| {
+                let (hits, stats) =
+                    search_sparse_segment(seg, snap.seq, j, &terms, depth, req.filter.as_ref());
+                work += stats.distance_computations;
+                hits
+            })
+            .collect();
+        self.distance_computations
+            .fetch_add(work, Ordering::Relaxed);
+        self.merge(req, segments, snap.seq, per_segment)
     }
 
     /// How a filter would be answered, one line per segment: rows, the estimate, how each
@@ -454,6 +528,65 @@ pub(super) fn search_segment(
             }
             (Strategy::ScanCodes { .. }, _) => scan(true),
             _ => scan(false),
+        }
+    })
+}
+
+/// Qdrant's IDF of a term held by `n` of `points` live points:
+/// `ln(1 + (N − n + 0.5) / (n + 0.5))`.
+pub(super) fn idf(points: u64, n: u64) -> f64 {
+    let (big_n, n) = (points as f64, n.min(points) as f64);
+    (1.0 + (big_n - n + 0.5) / (n + 0.5)).ln()
+}
+
+/// Per query term, the live rows of one segment holding it at snapshot `seq`.
+fn document_frequencies(seg: &Segment, seq: u64, j: usize, terms: &[QueryTerm]) -> Vec<u64> {
+    let none_deleted = seg.deleted.count_at(seq) == 0;
+    seg.view_at(seq, |v| {
+        let live = |r: u32| !v.deleted.is_deleted(r);
+        terms
+            .iter()
+            .map(|t| match v.sparse.get(j) {
+                Some(SparseRows::Mutable(c)) => c.postings.count(t.term, v.rows() as u32, live),
+                Some(SparseRows::Sealed { postings, .. }) => {
+                    let Ok(view) = PostingsView::new(postings.body()) else {
+                        return 0;
+                    };
+                    match none_deleted {
+                        true => view.term(t.term).map_or(0, |e| u64::from(e.len)),
+                        false => view.count(t.term, live),
+                    }
+                }
+                None => 0,
+            })
+            .collect()
+    })
+}
+
+/// Searches sparse vector `j` of one segment: the `k` best live rows that pass `filter`
+/// (the same per-segment evaluation as dense search: field indexes, then per-point checks).
+fn search_sparse_segment(
+    seg: &Segment,
+    seq: u64,
+    j: usize,
+    terms: &[QueryTerm],
+    k: usize,
+    filter: Option<&Filter>,
+) -> (Vec<Hit>, SearchStats) {
+    seg.view_at(seq, |v| {
+        let rf = filter.map(|f| RowFilter::new(f, seg, v));
+        let accept = |o: u32| match &rf {
+            Some(rf) => rf.accepts(o),
+            None => !v.deleted.is_deleted(o),
+        };
+        match v.sparse.get(j) {
+            Some(SparseRows::Mutable(c)) => c.postings.search(terms, v.rows() as u32, k, accept),
+            // Verified when the segment was opened or built.
+            Some(SparseRows::Sealed { postings, .. }) => match PostingsView::new(postings.body()) {
+                Ok(view) => maxscore::search(&view, terms, k, accept),
+                Err(_) => Default::default(),
+            },
+            None => Default::default(),
         }
     })
 }

@@ -178,9 +178,16 @@ impl Collection {
                 }
                 vectors.push((name.clone(), row.to_vec()));
             }
+            let sparse = schema
+                .sparse_vectors
+                .keys()
+                .enumerate()
+                .map(|(j, name)| (name.clone(), v.sparse_row(j, loc.offset)))
+                .collect();
             Ok(Some(PreparedPoint {
                 id,
                 vectors,
+                sparse,
                 payload: v.payload(loc.offset).to_vec(),
             }))
         })

@@ -18,6 +18,14 @@ impl Collection {
         v: &mut [f32],
     ) -> Result<usize> {
         let schema = self.schema();
+        if schema.sparse_vectors.contains_key(name) {
+            return Err(self.sparse_error(
+                point,
+                name,
+                "it is a sparse vector: give it as indices and values, not as a dense vector"
+                    .into(),
+            ));
+        }
         let position = schema.position(name).ok_or_else(|| Error::UnknownVector {
             collection: self.name.clone(),
             name: name.to_string(),
@@ -48,14 +56,92 @@ impl Collection {
         Ok(position)
     }
 
+    fn sparse_error(&self, point: Option<PointId>, vector: &str, reason: String) -> Error {
+        Error::InvalidSparseVector {
+            collection: self.name.clone(),
+            point,
+            vector: vector.to_string(),
+            reason,
+        }
+    }
+
+    /// Checks a sparse vector against the rules (a sparse vector of the schema, as many
+    /// values as indices, distinct indices, finite values; errors name the position) and
+    /// sorts its entries by index. Returns its position among the sparse vectors.
+    pub(super) fn prepare_sparse(
+        &self,
+        point: Option<PointId>,
+        name: &str,
+        v: &mut SparseVector,
+    ) -> Result<usize> {
+        let schema = self.schema();
+        let Some(position) = schema.sparse_position(name) else {
+            if schema.vectors.contains_key(name) {
+                return Err(self.sparse_error(
+                    point,
+                    name,
+                    "it is a dense vector, not a sparse one".into(),
+                ));
+            }
+            return Err(Error::UnknownVector {
+                collection: self.name.clone(),
+                name: name.to_string(),
+                known: schema.names(),
+            });
+        };
+        if v.indices.len() != v.values.len() {
+            return Err(self.sparse_error(
+                point,
+                name,
+                format!(
+                    "{} indices but {} values (one value per index)",
+                    v.indices.len(),
+                    v.values.len()
+                ),
+            ));
+        }
+        if let Some((i, x)) = v.values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(self.sparse_error(
+                point,
+                name,
+                format!("values[{i}] is {x}, not a finite number"),
+            ));
+        }
+        let mut order: Vec<usize> = (0..v.indices.len()).collect();
+        order.sort_by_key(|&i| v.indices[i]);
+        if let Some(pair) = order
+            .windows(2)
+            .find(|w| v.indices[w[0]] == v.indices[w[1]])
+        {
+            let (a, b) = (pair[0].min(pair[1]), pair[0].max(pair[1]));
+            return Err(self.sparse_error(
+                point,
+                name,
+                format!(
+                    "index {} appears twice (indices[{a}] and indices[{b}]); indices must be distinct",
+                    v.indices[a]
+                ),
+            ));
+        }
+        *v = SparseVector {
+            indices: order.iter().map(|&i| v.indices[i]).collect(),
+            values: order.iter().map(|&i| v.values[i]).collect(),
+        };
+        Ok(position)
+    }
+
     pub(super) fn prepare_point(&self, p: Point) -> Result<PreparedPoint> {
         let Point {
             id,
             mut vectors,
+            mut sparse,
             payload,
         } = p;
         for (name, v) in vectors.iter_mut() {
             self.prepare_vector(Some(id), name, v)?;
+        }
+        for (name, v) in sparse.iter_mut() {
+            self.prepare_sparse(Some(id), name, v)?;
         }
         if let Some(missing) = self
             .schema()
@@ -70,10 +156,18 @@ impl Collection {
             });
         }
         let payload = self.payload_bytes(id, &payload)?;
+        // A sparse vector the point does not carry is empty.
+        let sparse = self
+            .schema()
+            .sparse_vectors
+            .keys()
+            .map(|k| (k.clone(), sparse.remove(k).unwrap_or_default()))
+            .collect();
         // BTreeMap iteration is schema order (the schema is a BTreeMap too).
         Ok(PreparedPoint {
             id,
             vectors: vectors.into_iter().collect(),
+            sparse,
             payload,
         })
     }

@@ -226,7 +226,10 @@ fn schema(req: &CreateCollection) -> ApiResult<Schema> {
             out.insert(name.clone(), vector_kind(params(v, &at)?, req, &at)?);
         }
     }
-    Ok(Schema { vectors: out })
+    Ok(Schema {
+        vectors: out,
+        sparse_vectors: Default::default(),
+    })
 }
 
 fn config(opt: Option<&OptimizersDiff>) -> ApiResult<CollectionConfig> {
