@@ -181,7 +181,7 @@ impl Strategy {
                 format!("scan of the candidates on f32 rows ({})", why(w))
             }
             Strategy::ScanCodes { why: w } => format!(
-                "scan of the candidates on LVQ-8 codes, best re-scored ({}; {candidates} >= {CODE_SCAN_MIN_ROWS} candidates)",
+                "scan of the candidates on LVQ codes, best re-scored ({}; {candidates} >= {CODE_SCAN_MIN_ROWS} candidates)",
                 why(w)
             ),
             Strategy::Graph {
@@ -221,11 +221,15 @@ pub(crate) const TWO_HOP_FRACTION: f64 = 0.35;
 /// otherwise rows are tested as the search reaches them.
 pub(crate) const EAGER_CHECKS: u64 = 1_000;
 
-/// Candidate sets at least this large are scanned on the graph's LVQ-8 codes (when it has
-/// them), smaller ones on the f32 rows. On WordNet (one thread, 2026-11-27): 4,076 candidates
-/// scanned at 86 ns per row on f32 and 107 on codes; 11,679 at 181 and 79 — scattered reads of
-/// the mapped f32 rows miss the TLB once the set is large, the codes sit on huge pages.
-pub(crate) const CODE_SCAN_MIN_ROWS: u64 = 8_000;
+/// Candidate sets at least this large are scanned on the graph's LVQ codes (when it has
+/// them), smaller ones on the f32 rows. On WordNet (one thread): on 2026-11-27, with AVX2 code
+/// kernels, 4,076 candidates scanned at 86 ns per row on f32 and 107 on codes, 11,679 at 181
+/// and 79 (scattered reads of the mapped f32 rows miss the TLB once the set is large; the
+/// codes sit on huge pages), so the threshold was 8,000. On 2026-12-03, with the AVX-512 VNNI
+/// code kernels, codes won from 1,415 rows on: 1,415 candidates at 6,204 and 8,145 queries/s
+/// on f32 against 11,943 and 11,949 on codes, 4,076 at 2,484 and 3,169 against 4,591 and
+/// 4,702 (two alternating runs each, recall 1.000 both ways).
+pub(crate) const CODE_SCAN_MIN_ROWS: u64 = 1_000;
 
 /// Rows of a segment that pass a filter, one bit each ([`RowFilter::passing_bits`]).
 pub(crate) struct PassingBits(Vec<u64>);

@@ -480,6 +480,17 @@ pub(super) fn search_segment(
         };
         let rf = RowFilter::new(filter, seg, v);
         let accept = |o: u32| rf.accepts(o);
+        // A scan visits only the candidates: when none needs a payload check they all match,
+        // and only deletion is left to test (the bitmap lookups of `accepts` were 40 % of a
+        // scan on codes).
+        let exact_answer = rf.eval.unsure.is_empty();
+        let scan_accept = |o: u32| {
+            if exact_answer {
+                !v.deleted.is_deleted(o)
+            } else {
+                rf.accepts(o)
+            }
+        };
         let candidates = rf.candidate_count();
         let codes = graph.and_then(|g| g.codes.as_ref());
         let scan = |use_codes: bool| match codes {
@@ -495,10 +506,18 @@ pub(super) fn search_segment(
                 &ScanOnCodes {
                     k,
                     rows: &rf.eval,
-                    accept: &accept,
+                    accept: &scan_accept,
                 },
             ),
-            _ => flat::search_subset(rows, dim, metric, query, k, rf.eval.candidates(), accept),
+            _ => flat::search_subset(
+                rows,
+                dim,
+                metric,
+                query,
+                k,
+                rf.eval.candidates(),
+                scan_accept,
+            ),
         };
         let strategy = Strategy::choose(
             graph.is_some(),
