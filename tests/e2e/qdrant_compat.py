@@ -56,6 +56,7 @@ MULTI_N, TEXT_DIM, IMAGE_DIM = 1_000, 32, 16  # named vectors: text (Dot), image
 SEED = 20_240_611
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MAIN, MULTI, SCRATCH, DOCS = "wordnet", "multi", "scratch", "docs"
+SPARSE, SPARSE_N, VOCAB = "sparse", 600, 400  # sparse vectors: text (plain), bm (IDF)
 RW_KEY, RO_KEY = "e2e-rw-key-0123456789", "e2e-ro-key-9876543210"
 EXACT = models.SearchParams(exact=True)
 TAGS = ["red", "green", "blue", "cyan"]
@@ -333,6 +334,8 @@ def rvec(v):
         return None
     if isinstance(v, dict):
         return {k: rvec(x) for k, x in sorted(v.items())}
+    if isinstance(v, models.SparseVector):
+        return {"indices": list(v.indices), "values": [round(float(x), 6) for x in v.values]}
     return [round(float(x), 6) for x in v]
 
 
@@ -995,6 +998,113 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
         return out
 
     run.step("aliases (create, rename, delete)", aliases)
+
+    # -- sparse vectors ------------------------------------------------------------------------
+    def sparse_vectors():
+        """A collection with a dense and two sparse vectors (one with the IDF modifier):
+        upserts in both forms, retrieve, queries against a brute-force dot product; dropped at
+        the end so the later steps see the same collections."""
+        rng = np.random.default_rng(SEED + 1)
+
+        def sv(vocab: int) -> tuple[list[int], list[float]]:
+            idx = sorted(rng.choice(vocab, size=int(rng.integers(1, 12)), replace=False).tolist())
+            return idx, [round(float(x), 4) for x in rng.uniform(0.1, 2.0, len(idx))]
+
+        client.create_collection(
+            SPARSE, vectors_config={"dense": models.VectorParams(size=4, distance=models.Distance.DOT)},
+            sparse_vectors_config={"text": models.SparseVectorParams(),
+                                   "bm": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+        text, bm, groups = {}, {}, {}
+        for i in range(SPARSE_N):
+            bm[i] = sv(60)
+            groups[i] = i % 4
+            if i % 7:  # every seventh point has no `text` vector
+                text[i] = sv(VOCAB)
+        dense = rng.uniform(-1, 1, (SPARSE_N, 4)).round(4)
+        half = SPARSE_N // 2
+        pts = []
+        for i in range(half):
+            vec = {"dense": dense[i].tolist(), "bm": models.SparseVector(indices=bm[i][0], values=bm[i][1])}
+            if i in text:
+                vec["text"] = models.SparseVector(indices=text[i][0], values=text[i][1])
+            pts.append(models.PointStruct(id=i, vector=vec, payload={"g": groups[i]}))
+        out = {"upsert_points": status_of(client.upsert(SPARSE, points=pts))}
+        ids = [i for i in range(half, SPARSE_N) if i in text]
+        out["upsert_batch"] = status_of(client.upsert(SPARSE, points=models.Batch(
+            ids=ids,
+            vectors={"dense": [dense[i].tolist() for i in ids],
+                     "text": [models.SparseVector(indices=text[i][0], values=text[i][1]) for i in ids],
+                     "bm": [models.SparseVector(indices=bm[i][0], values=bm[i][1]) for i in ids]},
+            payloads=[{"g": groups[i]} for i in ids])))
+        rest = [models.PointStruct(id=i, vector={"dense": dense[i].tolist(),
+                                                 "bm": models.SparseVector(indices=bm[i][0], values=bm[i][1])},
+                                   payload={"g": groups[i]})
+                for i in range(half, SPARSE_N) if i not in text]
+        client.upsert(SPARSE, points=rest)
+        out["count"] = client.count(SPARSE, exact=True).count
+        run.check(out["count"] == SPARSE_N, f"sparse count {out['count']}")
+        params = client.get_collection(SPARSE).config.params
+        out["sparse_config"] = {k: status_of(v.modifier) if v.modifier else None
+                                for k, v in sorted((params.sparse_vectors or {}).items())}
+        run.check(out["sparse_config"].get("bm") == "idf", f"sparse_vectors config {out['sparse_config']}")
+
+        recs = client.retrieve(SPARSE, ids=[0, 1, 7, half + 1], with_vectors=True)
+        out["retrieve"] = sorted((point(r) for r in recs), key=lambda d: idkey(d["id"]))
+        for r in recs:
+            got = r.vector.get("text") if isinstance(r.vector, dict) else None
+            want = text.get(r.id)
+            if want is None:
+                run.check(got is None, f"sparse point {r.id} has no text vector but got {got}")
+            else:
+                run.check(got is not None and list(got.indices) == want[0]
+                          and all(close(a, b) for a, b in zip(got.values, want[1])),
+                          f"sparse point {r.id}: text {got} != {want}")
+
+        def reference(q, vectors, weights, spec_g=None, limit=10):
+            qw = dict(zip(q[0], (w * weights.get(i, 1.0) for i, w in zip(q[0], q[1]))))
+            scored = []
+            for pid, (idx, vals) in vectors.items():
+                if spec_g is not None and groups[pid] != spec_g:
+                    continue
+                shared = [qw[i] * v for i, v in zip(idx, vals) if i in qw]
+                if shared:
+                    scored.append((pid, float(sum(shared))))
+            scored.sort(key=lambda t: (-t[1], t[0]))
+            return scored[:limit]
+
+        res_out = []
+        for k in range(4):
+            q = sv(VOCAB)
+            g = 2 if k % 2 else None
+            spec = {"must": [{"key": "g", "match": {"value": g}}]} if g is not None else None
+            query = models.SparseVector(indices=q[0], values=q[1])
+            res = client.query_points(SPARSE, query=query, using="text", query_filter=qfilter(spec),
+                                      limit=10, with_payload=True).points
+            run.check_ranked(f"sparse text query {k}", res, reference(q, text, {}, g))
+            res_out.append([point(p) for p in res])
+        out["query_text"] = res_out
+        n = len(bm)
+        res_out = []
+        for k in range(3):
+            q = sv(60)
+            idf = {}
+            for i in q[0]:
+                df = sum(1 for idx, _ in bm.values() if i in idx)
+                idf[i] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+            res = client.query_points(SPARSE, query=models.SparseVector(indices=q[0], values=q[1]),
+                                      using="bm", limit=10).points
+            run.check_ranked(f"sparse idf query {k}", res, reference(q, bm, idf))
+            res_out.append([point(p) for p in res])
+        out["query_idf"] = res_out
+        res = client.query_points(SPARSE, query=1, using="text", limit=5, with_vectors=["text"]).points
+        run.check(all(p.id != 1 for p in res), "sparse query by id returned the point itself")
+        run.check_ranked("sparse by id", res,
+                         reference(text[1], {k: v for k, v in text.items() if k != 1}, {}, limit=5))
+        out["by_id"] = [point(p) for p in res]
+        out["delete"] = client.delete_collection(SPARSE)
+        return out
+
+    run.step("sparse vectors (create, upsert, retrieve, query, idf)", sparse_vectors)
 
     # -- final state, delete collections --------------------------------------------------------
     run.step("get_collection (final)", info_both)

@@ -40,13 +40,14 @@ impl App {
         Ok(self.db.collection(name)?)
     }
 
-    /// Turns vector inputs into vectors, embedding every document of the request in one call.
+    /// Turns dense vector inputs into vectors, embedding every document of the request in one
+    /// call. Sparse inputs are not for it.
     pub fn embed(&self, inputs: Vec<VectorInput>) -> ApiResult<Vec<Vec<f32>>> {
         let texts: Vec<&str> = inputs
             .iter()
             .filter_map(|v| match v {
                 VectorInput::Document { text, .. } => Some(text.as_str()),
-                VectorInput::Dense(_) => None,
+                VectorInput::Dense(_) | VectorInput::Sparse(_) => None,
             })
             .collect();
         let mut embedded = if texts.is_empty() {
@@ -76,6 +77,10 @@ impl App {
             .into_iter()
             .map(|v| match v {
                 VectorInput::Dense(v) => Ok(v),
+                // Callers take sparse vectors out first: they are not embedded.
+                VectorInput::Sparse(_) => Err(ApiError::internal(
+                    "Service internal error: a sparse vector was sent to the text model",
+                )),
                 VectorInput::Document { .. } => embedded
                     .next()
                     .ok_or_else(|| ApiError::internal("Service internal error: embedding lost")),

@@ -2,7 +2,7 @@
 //! about (`points[3].vector[7]`).
 
 use crate::error::{ApiError, ApiResult};
-use quiver_engine::{Filter, Payload, PointId, Record, Schema, ScoredPoint};
+use quiver_engine::{Filter, Payload, PointId, Record, Schema, ScoredPoint, SparseVector};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -156,18 +156,21 @@ impl<'de> serde::de::Visitor<'de> for LooseVisitor {
     }
 }
 
-/// A vector input: numbers, or a text to embed.
+/// A vector input: numbers, a sparse vector, or a text to embed.
 #[derive(Debug, Clone)]
 pub enum VectorInput {
     Dense(Vec<f32>),
+    /// Checked here (equal lengths, distinct indices, finite values) so that errors name the
+    /// JSON position; the engine checks again against the schema.
+    Sparse(SparseVector),
     /// A text for the built-in model (its name was checked when parsed).
     Document {
         text: String,
     },
 }
 
-/// A `Document` (`{"text": ..., "model": ...}`) or a dense vector. Sparse and multi-vectors
-/// are refused with a message saying so.
+/// A `Document` (`{"text": ..., "model": ...}`), a sparse vector (`{"indices", "values"}`) or
+/// a dense vector. Multi-vectors are refused with a message saying so.
 pub fn vector_input(v: &Value, at: &str) -> ApiResult<VectorInput> {
     match v {
         Value::Array(items) if items.first().is_some_and(Value::is_array) => {
@@ -176,9 +179,7 @@ pub fn vector_input(v: &Value, at: &str) -> ApiResult<VectorInput> {
             )))
         }
         Value::Array(_) => Ok(VectorInput::Dense(dense(v, at)?)),
-        Value::Object(o) if o.contains_key("indices") => Err(ApiError::bad_request(format!(
-            "Wrong input: {at}: sparse vectors are not supported by this server yet"
-        ))),
+        Value::Object(o) if is_sparse(o) => Ok(VectorInput::Sparse(sparse(o, at)?)),
         Value::Object(o) if is_document(o) => {
             let text = o.get("text").and_then(Value::as_str).ok_or_else(|| {
                 ApiError::bad_request(format!(
@@ -210,10 +211,95 @@ pub fn vector_input(v: &Value, at: &str) -> ApiResult<VectorInput> {
             )))
         }
         other => Err(ApiError::bad_request(format!(
-            "Format error in JSON body: {at}: expected a vector (an array of numbers) or a document ({{\"text\", \"model\"}}), found {}",
+            "Format error in JSON body: {at}: expected a vector (an array of numbers), a sparse vector ({{\"indices\", \"values\"}}) or a document ({{\"text\", \"model\"}}), found {}",
             kind(other)
         ))),
     }
+}
+
+/// A sparse vector: `{"indices": [...], "values": [...]}`. `indices` decides, as it did before
+/// sparse vectors were accepted: `{"values": [...]}` stays a dense vector named `values`.
+pub fn is_sparse(o: &Map<String, Value>) -> bool {
+    o.contains_key("indices")
+}
+
+/// A sparse vector, checked as the engine will check it but with errors that name the JSON
+/// position (`points[3].vector.text.indices[2]`): unsigned 32-bit indices, finite values, as
+/// many values as indices, no index twice.
+pub fn sparse(o: &Map<String, Value>, at: &str) -> ApiResult<SparseVector> {
+    for key in o.keys() {
+        if !matches!(key.as_str(), "indices" | "values") {
+            return Err(ApiError::bad_request(format!(
+                "Format error in JSON body: {at}: unknown field `{key}` of a sparse vector, expected `indices` and `values`"
+            )));
+        }
+    }
+    fn list<'a>(o: &'a Map<String, Value>, name: &str, at: &str) -> ApiResult<&'a Vec<Value>> {
+        match o.get(name) {
+            Some(Value::Array(items)) => Ok(items),
+            None => Err(ApiError::bad_request(format!(
+                "Format error in JSON body: {at}: missing field `{name}` of a sparse vector"
+            ))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "Format error in JSON body: {at}.{name}: expected an array, found {}",
+                kind(other)
+            ))),
+        }
+    }
+    let indices = list(o, "indices", at)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            x.as_u64()
+                .and_then(|x| u32::try_from(x).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Format error in JSON body: {at}.indices[{i}]: expected an index (an integer from 0 to {}), found {x}",
+                        u32::MAX
+                    ))
+                })
+        })
+        .collect::<ApiResult<Vec<u32>>>()?;
+    let values = list(o, "values", at)?
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let v = x.as_f64().map(|x| x as f32).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Format error in JSON body: {at}.values[{i}]: expected a number, found {}",
+                    kind(x)
+                ))
+            })?;
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "Wrong input: {at}.values[{i}]: {x} is not a finite 32-bit float"
+                )))
+            }
+        })
+        .collect::<ApiResult<Vec<f32>>>()?;
+    if indices.len() != values.len() {
+        return Err(ApiError::bad_request(format!(
+            "Wrong input: {at}: {} indices but {} values (one value per index)",
+            indices.len(),
+            values.len()
+        )));
+    }
+    let mut seen = std::collections::HashMap::with_capacity(indices.len());
+    for (i, &index) in indices.iter().enumerate() {
+        if let Some(first) = seen.insert(index, i) {
+            return Err(ApiError::bad_request(format!(
+                "Wrong input: {at}.indices[{i}]: index {index} is already at indices[{first}]; indices must be distinct"
+            )));
+        }
+    }
+    Ok(SparseVector::new(indices, values))
+}
+
+/// A sparse vector as Qdrant returns it.
+pub fn sparse_json(v: SparseVector) -> Value {
+    json!({"indices": v.indices, "values": v.values})
 }
 
 /// A text document: `{"text": "...", "model": "..."}` (a vector named `text` holds an array).
@@ -241,7 +327,7 @@ fn check_model(model: &str, at: &str) -> ApiResult<()> {
 /// A point's vectors (`VectorStruct`): one unnamed vector, or an object of named ones.
 pub fn vector_struct(v: &Value, at: &str) -> ApiResult<Vec<(String, VectorInput)>> {
     match v {
-        Value::Object(o) if !is_document(o) && !o.contains_key("indices") => o
+        Value::Object(o) if !is_document(o) && !is_sparse(o) => o
             .iter()
             .map(|(name, v)| Ok((name.clone(), vector_input(v, &format!("{at}.{name}"))?)))
             .collect(),
@@ -378,19 +464,37 @@ impl VectorSelector {
         *self != VectorSelector::None
     }
 
-    /// The selected vectors: a bare array for a collection with only the unnamed vector,
-    /// else an object by name.
-    pub fn apply(&self, schema: &Schema, vectors: BTreeMap<String, Vec<f32>>) -> Option<Value> {
-        let only_default = schema.vectors.len() == 1 && schema.vectors.contains_key("");
+    /// The selected vectors: a bare array for a point with only the unnamed vector, else an
+    /// object by name, sparse vectors as `{"indices", "values"}` (as Qdrant answers: a point
+    /// with the unnamed vector and a sparse one gets the unnamed one under `""`).
+    pub fn apply(
+        &self,
+        schema: &Schema,
+        vectors: BTreeMap<String, Vec<f32>>,
+        sparse: Option<BTreeMap<String, SparseVector>>,
+    ) -> Option<Value> {
+        let sparse = sparse.unwrap_or_default();
+        let only_default = schema.vectors.len() == 1
+            && schema.vectors.contains_key("")
+            && (sparse.is_empty() || *self == VectorSelector::Names(vec![String::new()]));
+        let wanted = |k: &String| match self {
+            VectorSelector::Names(names) => names.contains(k),
+            _ => true,
+        };
         match self {
             VectorSelector::None => None,
             _ if only_default => vectors.into_iter().next().map(|(_, v)| json!(v)),
-            VectorSelector::All => Some(json!(vectors)),
-            VectorSelector::Names(names) => Some(Value::Object(
+            _ => Some(Value::Object(
                 vectors
                     .into_iter()
-                    .filter(|(k, _)| names.contains(k))
+                    .filter(|(k, _)| wanted(k))
                     .map(|(k, v)| (k, json!(v)))
+                    .chain(
+                        sparse
+                            .into_iter()
+                            .filter(|(k, _)| wanted(k))
+                            .map(|(k, v)| (k, sparse_json(v))),
+                    )
                     .collect(),
             )),
         }
@@ -401,7 +505,7 @@ impl VectorSelector {
 pub fn check_vector_names(schema: &Schema, selector: &VectorSelector, at: &str) -> ApiResult<()> {
     if let VectorSelector::Names(names) = selector {
         for name in names {
-            if !schema.vectors.contains_key(name) {
+            if !schema.vectors.contains_key(name) && !schema.sparse_vectors.contains_key(name) {
                 return Err(unknown_vector(schema, name, at));
             }
         }
@@ -420,6 +524,12 @@ pub fn unknown_vector(schema: &Schema, name: &str, at: &str) -> ApiError {
                 format!("`{k}`")
             }
         })
+        .chain(
+            schema
+                .sparse_vectors
+                .keys()
+                .map(|k| format!("`{k}` (sparse)")),
+        )
         .collect();
     ApiError::bad_request(format!(
         "Wrong input: {at}: the collection has no vector named `{name}` (it has: {})",
@@ -436,7 +546,7 @@ pub fn record_json(
     json!({
         "id": id_json(record.id),
         "payload": record.payload.and_then(|p| payload.apply(p)),
-        "vector": record.vectors.and_then(|v| vectors.apply(schema, v)),
+        "vector": record.vectors.and_then(|v| vectors.apply(schema, v, record.sparse)),
         "shard_key": null,
         "order_value": null,
     })
@@ -465,7 +575,9 @@ pub fn scored_json(
         version: 0,
         score: point.score,
         payload: point.payload.and_then(|p| payload.apply(p)),
-        vector: point.vectors.and_then(|v| vectors.apply(schema, v)),
+        vector: point
+            .vectors
+            .and_then(|v| vectors.apply(schema, v, point.sparse)),
         shard_key: None,
         order_value: None,
     }
@@ -483,7 +595,9 @@ pub fn unscored_json(
         version: 0,
         score: 0.0,
         payload: record.payload.and_then(|p| payload.apply(p)),
-        vector: record.vectors.and_then(|v| vectors.apply(schema, v)),
+        vector: record
+            .vectors
+            .and_then(|v| vectors.apply(schema, v, record.sparse)),
         shard_key: None,
         order_value: None,
     }

@@ -47,6 +47,7 @@ impl From<EngineError> for ApiError {
             | E::InvalidSchema { .. }
             | E::DimensionMismatch { .. }
             | E::NonFinite { .. }
+            | E::InvalidSparseVector { .. }
             | E::UnknownVector { .. }
             | E::MissingVector { .. }
             | E::InvalidRequest { .. }

@@ -199,12 +199,20 @@ fn resolve_points(app: &App, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
         .into_iter()
         .enumerate()
         .map(|(i, p)| {
+            let mut sparse = BTreeMap::new();
             for (name, input) in p.vectors {
-                slots.push((i, name));
-                inputs.push(input);
+                match input {
+                    VectorInput::Sparse(v) => {
+                        sparse.insert(name, v);
+                    }
+                    input => {
+                        slots.push((i, name));
+                        inputs.push(input);
+                    }
+                }
             }
             Point {
-                sparse: Default::default(),
+                sparse,
                 id: p.id,
                 vectors: BTreeMap::new(),
                 payload: p.payload,
@@ -355,6 +363,15 @@ fn update_vectors(v: &Value, at: &str) -> ApiResult<Update> {
             po.get("vector").unwrap_or(&Value::Null),
             &format!("{at}.vector"),
         )?;
+        // The engine's vector update replaces dense vectors only.
+        if let Some((name, _)) = vectors
+            .iter()
+            .find(|(_, v)| matches!(v, VectorInput::Sparse(_)))
+        {
+            return Err(ApiError::bad_request(format!(
+                "Wrong input: {at}.vector.{name}: updating the sparse vector of an existing point is not supported yet; upsert the point with all of its vectors"
+            )));
+        }
         out.push((id, vectors));
     }
     Ok(Update::Vectors(out))

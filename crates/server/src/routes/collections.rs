@@ -6,8 +6,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::{Body, Reply, Started};
 use axum::extract::{Path, State};
 use quiver_engine::{
-    CollectionConfig, CollectionInfo, Distance, FieldIndexKind, IndexKind, Quantization, Schema,
-    VectorKind,
+    CollectionConfig, CollectionInfo, Distance, FieldIndexKind, IndexKind, Modifier, Quantization,
+    Schema, SparseKind, VectorKind,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -193,11 +193,91 @@ fn vector_kind(params: VectorParams, req: &CreateCollection, at: &str) -> ApiRes
     ))
 }
 
+/// `SparseVectorParams`: `{"modifier": "idf" | "none", "index": {...}}`. The index options
+/// are Qdrant's storage choices; Quiver's sparse index is always exact with `f32` weights, so
+/// `full_scan_threshold` and `on_disk` are ignored and only `datatype: float32` is accepted.
+#[allow(
+    dead_code,
+    reason = "members accepted for compatibility and ignored: docs/server.md"
+)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SparseParams {
+    modifier: Option<String>,
+    index: Option<SparseIndexParams>,
+}
+
+#[allow(
+    dead_code,
+    reason = "members accepted for compatibility and ignored: docs/server.md"
+)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SparseIndexParams {
+    full_scan_threshold: Option<u64>,
+    on_disk: Option<bool>,
+    datatype: Option<String>,
+}
+
+fn sparse_vectors(v: Option<&Value>) -> ApiResult<BTreeMap<String, SparseKind>> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(BTreeMap::new());
+    };
+    let Some(o) = v.as_object() else {
+        return Err(ApiError::bad_request(format!(
+            "Format error in JSON body: sparse_vectors: expected an object of named sparse vectors, found {}",
+            kind(v)
+        )));
+    };
+    let mut out = BTreeMap::new();
+    for (name, params) in o {
+        let at = format!("sparse_vectors.{name}");
+        let params: SparseParams = if params.is_null() {
+            SparseParams {
+                modifier: None,
+                index: None,
+            }
+        } else {
+            serde_json::from_value(params.clone()).map_err(|e| {
+                ApiError::bad_request(format!("Format error in JSON body: {at}: {e}"))
+            })?
+        };
+        let modifier = match params.modifier.as_deref() {
+            None | Some("none") => Modifier::None,
+            Some("idf") => Modifier::Idf,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Wrong input: {at}.modifier: `{other}` is not a modifier; use idf or none"
+                )));
+            }
+        };
+        if let Some(dt) = params
+            .index
+            .as_ref()
+            .and_then(|i| i.datatype.as_deref())
+            .filter(|d| *d != "float32")
+        {
+            return Err(ApiError::bad_request(format!(
+                "Wrong input: {at}.index.datatype: `{dt}` is not supported; sparse values are stored as float32"
+            )));
+        }
+        out.insert(name.clone(), SparseKind { modifier });
+    }
+    Ok(out)
+}
+
 fn schema(req: &CreateCollection) -> ApiResult<Schema> {
-    let Some(vectors) = req.vectors.as_ref().filter(|v| !v.is_null()) else {
-        return Err(ApiError::bad_request(
-            "Wrong input: vectors: a collection needs at least one dense vector (`vectors`: {\"size\", \"distance\"})",
-        ));
+    let sparse_vectors = sparse_vectors(req.sparse_vectors.as_ref())?;
+    let none = Value::Object(Map::new());
+    let vectors = match req.vectors.as_ref().filter(|v| !v.is_null()) {
+        Some(v) => v,
+        // A collection of sparse vectors only (Qdrant's clients send `vectors: {}` then).
+        None if !sparse_vectors.is_empty() => &none,
+        None => {
+            return Err(ApiError::bad_request(
+                "Wrong input: vectors: a collection needs at least one vector (`vectors`: {\"size\", \"distance\"}, or `sparse_vectors`)",
+            ));
+        }
     };
     let Some(o) = vectors.as_object() else {
         return Err(ApiError::bad_request(format!(
@@ -216,9 +296,9 @@ fn schema(req: &CreateCollection) -> ApiResult<Schema> {
             vector_kind(params(vectors, "vectors")?, req, "vectors")?,
         );
     } else {
-        if o.is_empty() {
+        if o.is_empty() && sparse_vectors.is_empty() {
             return Err(ApiError::bad_request(
-                "Wrong input: vectors: a collection needs at least one dense vector",
+                "Wrong input: vectors: a collection needs at least one vector (dense in `vectors` or in `sparse_vectors`)",
             ));
         }
         for (name, v) in o {
@@ -228,7 +308,7 @@ fn schema(req: &CreateCollection) -> ApiResult<Schema> {
     }
     Ok(Schema {
         vectors: out,
-        sparse_vectors: Default::default(),
+        sparse_vectors,
     })
 }
 
@@ -276,15 +356,6 @@ pub async fn create(
     if req.init_from.as_ref().is_some_and(|v| !v.is_null()) {
         return Err(ApiError::bad_request(
             "Wrong input: init_from is not supported; copy points with scroll and upsert",
-        ));
-    }
-    if req
-        .sparse_vectors
-        .as_ref()
-        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-    {
-        return Err(ApiError::bad_request(
-            "Wrong input: sparse_vectors: sparse vectors are not supported by this server yet",
         ));
     }
     let schema = schema(&req)?;
@@ -445,6 +516,17 @@ fn info_json(info: &CollectionInfo, indexed: &BTreeMap<String, u64>) -> Value {
                 .collect(),
         ),
     };
+    let sparse: Map<String, Value> = schema
+        .sparse_vectors
+        .iter()
+        .map(|(name, kind)| {
+            let params = match kind.modifier {
+                Modifier::Idf => json!({"modifier": "idf"}),
+                _ => json!({}),
+            };
+            (name.clone(), params)
+        })
+        .collect();
     let first = schema.vectors.values().next().map(VectorKind::index);
     let first = first.unwrap_or_default();
     let payload_schema: Map<String, Value> = info
@@ -467,6 +549,19 @@ fn info_json(info: &CollectionInfo, indexed: &BTreeMap<String, u64>) -> Value {
         .map(|s| s.rows - s.deleted)
         .sum();
     let c = &info.config;
+    let mut params = json!({
+        "vectors": vectors,
+        "shard_number": 1,
+        "replication_factor": 1,
+        "write_consistency_factor": 1,
+        "on_disk_payload": false,
+    });
+    // Qdrant leaves `sparse_vectors` out when a collection has none.
+    if !sparse.is_empty()
+        && let Some(p) = params.as_object_mut()
+    {
+        p.insert("sparse_vectors".into(), Value::Object(sparse));
+    }
     json!({
         "status": "green",
         "optimizer_status": "ok",
@@ -474,13 +569,7 @@ fn info_json(info: &CollectionInfo, indexed: &BTreeMap<String, u64>) -> Value {
         "points_count": info.points,
         "segments_count": info.segments.len(),
         "config": {
-            "params": {
-                "vectors": vectors,
-                "shard_number": 1,
-                "replication_factor": 1,
-                "write_consistency_factor": 1,
-                "on_disk_payload": false,
-            },
+            "params": params,
             "hnsw_config": hnsw_json(first),
             "optimizer_config": {
                 "deleted_threshold": c.compact_deleted_fraction,

@@ -7,7 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::json::{Body, Reply, Started};
 use crate::routes::points::ReadParams;
 use axum::extract::{Path, Query, State};
-use quiver_engine::{Collection, PointId, SearchRequest, With};
+use quiver_engine::{Collection, PointId, QueryVector, SearchRequest, With};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -179,9 +179,10 @@ impl Planned for QueryRequest {
 impl Planned for OldSearch {
     fn plan(self, at: &str) -> ApiResult<Plan> {
         let _ = &self.shard_key;
-        // `NamedVectorStruct`: a bare vector, or `{"name", "vector"}`.
+        // `NamedVectorStruct`: a bare vector, or `{"name", "vector"}` (a sparse one:
+        // `NamedSparseVector`, `{"name", "vector": {"indices", "values"}}`).
         let (using, vector) = match self.vector {
-            Loose::Numbers(v) => (String::new(), v),
+            Loose::Numbers(v) => (String::new(), VectorInput::Dense(v)),
             Loose::Json(Value::Object(o)) if o.contains_key("name") => {
                 let name = o.get("name").and_then(Value::as_str).ok_or_else(|| {
                     ApiError::bad_request(format!(
@@ -193,12 +194,22 @@ impl Planned for OldSearch {
                         "Format error in JSON body: {at}vector: missing field `vector`"
                     ))
                 })?;
-                (name.to_string(), convert::dense(v, &format!("{at}vector"))?)
+                let at = format!("{at}vector.vector");
+                let vector = match v {
+                    Value::Object(s) if convert::is_sparse(s) => {
+                        VectorInput::Sparse(convert::sparse(s, &at)?)
+                    }
+                    v => VectorInput::Dense(convert::dense(v, &at)?),
+                };
+                (name.to_string(), vector)
             }
-            Loose::Json(v) => (String::new(), convert::dense(&v, &format!("{at}vector"))?),
+            Loose::Json(v) => (
+                String::new(),
+                VectorInput::Dense(convert::dense(&v, &format!("{at}vector"))?),
+            ),
         };
         Ok(Plan {
-            input: Some(Input::Vector(VectorInput::Dense(vector))),
+            input: Some(Input::Vector(vector)),
             using,
             filter: self.filter.filter(|v| !v.is_null()),
             params: self.params.unwrap_or_default(),
@@ -223,12 +234,33 @@ impl Plan {
             &self.params.acorn,
             &self.params.idf,
         );
-        if !c.schema().vectors.contains_key(&self.using) {
+        let schema = c.schema();
+        let sparse = schema.sparse_vectors.contains_key(&self.using);
+        if !sparse && !schema.vectors.contains_key(&self.using) {
             return Err(convert::unknown_vector(
-                &c.schema(),
+                &schema,
                 &self.using,
                 &format!("{at}using"),
             ));
+        }
+        // The query's form must be the vector's: a sparse vector only searches a sparse one.
+        let name = if self.using.is_empty() {
+            "the unnamed vector".to_string()
+        } else {
+            format!("vector `{}`", self.using)
+        };
+        match &self.input {
+            Some(Input::Vector(VectorInput::Sparse(_))) if !sparse => {
+                return Err(ApiError::bad_request(format!(
+                    "Wrong input: {at}query: a sparse query ({{\"indices\", \"values\"}}) cannot search {name}, which is dense; give `using` the name of a sparse vector"
+                )));
+            }
+            Some(Input::Vector(VectorInput::Dense(_) | VectorInput::Document { .. })) if sparse => {
+                return Err(ApiError::bad_request(format!(
+                    "Wrong input: {at}query: {name} is sparse: query it with {{\"indices\": [...], \"values\": [...]}}"
+                )));
+            }
+            _ => {}
         }
         convert::check_vector_names(&c.schema(), &self.vectors, &format!("{at}with_vector"))?;
         if self.limit.saturating_add(self.offset) > MAX_RESULTS {
@@ -280,24 +312,33 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
     let mut filter = plan.filter.clone();
     let vector = match plan.input {
         None => return scroll_as_query(c, &plan, with),
-        Some(Input::Vector(VectorInput::Dense(v))) => v,
-        Some(Input::Vector(VectorInput::Document { .. })) => {
-            embedded.ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?
-        }
+        Some(Input::Vector(VectorInput::Dense(v))) => QueryVector::Dense(v),
+        Some(Input::Vector(VectorInput::Sparse(v))) => QueryVector::Sparse(v),
+        Some(Input::Vector(VectorInput::Document { .. })) => QueryVector::Dense(
+            embedded.ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?,
+        ),
         Some(Input::Point(id)) => {
             let mut records = c.retrieve(&[id], With::ALL)?;
             let record = records.pop().ok_or_else(|| {
                 ApiError::not_found(format!("Not found: No point with id {id} found"))
             })?;
-            let v = record
+            let dense = record
                 .vectors
                 .and_then(|mut v| v.remove(&plan.using))
-                .ok_or_else(|| {
-                    ApiError::not_found(format!(
-                        "Not found: point {id} has no vector `{}`",
-                        plan.using
-                    ))
-                })?;
+                .map(QueryVector::Dense);
+            // A point without a sparse vector has none stored (it is empty).
+            let sparse = || {
+                record
+                    .sparse
+                    .and_then(|mut v| v.remove(&plan.using))
+                    .map(QueryVector::Sparse)
+            };
+            let v = dense.or_else(sparse).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Not found: point {id} has no vector `{}`",
+                    plan.using
+                ))
+            })?;
             let not_itself = json!({"has_id": [convert::id_json(id)]});
             filter = Some(match filter {
                 Some(f) => json!({"must": [f], "must_not": [not_itself]}),
@@ -307,7 +348,8 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
         }
     };
     let filter = convert::filter(filter.as_ref(), "filter")?;
-    let mut req = SearchRequest::new(vector, plan.limit);
+    let mut req = SearchRequest::new(Vec::new(), plan.limit);
+    req.vector = vector;
     req.offset = plan.offset;
     req.vector_name = plan.using.clone();
     req.score_threshold = plan.score_threshold;
@@ -362,7 +404,8 @@ async fn answer(
     }
     // One graph search costs about as much as the two thread switches of a hand-off to the
     // blocking pool (on 2 cores: 3,676 queries/s handed off, 10,149 inline; BENCHMARKS.md), so
-    // a single approximate query runs on the async worker. Batches, exact searches, documents
+    // a single approximate query runs on the async worker. Batches, exact searches, sparse
+    // searches (always exact: their cost grows with the posting lists they read), documents
     // (the model) and deep pages go to the blocking pool.
     let short = plans.len() == 1
         && plans.iter().all(|p| {
@@ -370,7 +413,9 @@ async fn answer(
                 && p.limit.saturating_add(p.offset) <= SHORT_QUERY_RESULTS
                 && !matches!(
                     p.input,
-                    Some(Input::Vector(VectorInput::Document { .. })) | None
+                    Some(Input::Vector(
+                        VectorInput::Document { .. } | VectorInput::Sparse(_)
+                    )) | None
                 )
         });
     if short {
