@@ -315,6 +315,7 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
     let c = db.collection("bench")?;
     let open_s = t.elapsed().as_secs_f64();
     let rss_reopen = sysinfo::rss_mb();
+    let memory = c.memory();
 
     let base_line = json!({
         "index": a.index.index,
@@ -327,6 +328,8 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         "open_s": round(open_s, 3),
         "rss_baseline_mb": rss_baseline.map(|x| round(x, 1)),
         "index_bytes": index_bytes,
+        "vector_ram_bytes": memory.vector_bytes,
+        "index_ram_bytes": memory.index_bytes,
         "nq": nq,
         "other_cpu_build": build.other_cpu.map(|x| round(x, 2)),
     });
@@ -409,6 +412,8 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         line["other_cpu_1t"] = json!(st.other_cpu.map(|x| round(x, 2)));
         line["other_cpu_mt"] = json!(mt.other_cpu.map(|x| round(x, 2)));
         line["dist_per_query"] = json!(round(dist_per_query, 1));
+        // What the searches so far made resident: mapped files count once touched.
+        line["rss_search_mb"] = json!(sysinfo::rss_mb().map(|x| round(x, 1)));
         if index == IndexKind::Flat {
             // The flat index's batch is a matrix product: also time it on one thread, which is
             // how FAISS's qps_1t is measured (one batch call, one thread).

@@ -689,3 +689,60 @@ fn hnsw_collection_lifecycle_in(
     drop(db);
     dir
 }
+
+/// `Collection::memory` counts what searches read: the codes, plus the `f32` rows only
+/// where a search re-scores on them (LVQ-4x8 re-scores on its residual codes), and the graph
+/// as index memory; the mutable segment counts its rows.
+#[test]
+fn memory_counts_codes_rows_and_graphs_per_storage() {
+    const DIM: usize = 64;
+    const ROWS: usize = MIN_GRAPH_ROWS + 100;
+    let f32_bytes = (ROWS * DIM * 4) as u64;
+    for (quantization, codes_per_row, reads_rows) in [
+        (Quantization::None, 0, true),
+        // codes, then lo/step/norm per row
+        (Quantization::Lvq8, DIM + 12, true),
+        (Quantization::Lvq4, DIM / 2 + 12, true),
+        // and the residual codes with their norm
+        (Quantization::Lvq4x8, DIM / 2 + 12 + DIM + 4, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let index = IndexKind::Hnsw {
+            m: 8,
+            ef_construction: 32,
+            quantization,
+        };
+        let schema = Schema {
+            sparse_vectors: Default::default(),
+            vectors: BTreeMap::from([(
+                String::new(),
+                VectorKind::dense_indexed(DIM, Distance::Dot, index),
+            )]),
+        };
+        let c = db
+            .create_collection("m", schema, CollectionConfig::default())
+            .unwrap();
+        let mut rng = Rng(3);
+        let points = (0..ROWS as u64)
+            .map(|i| Point::new(PointId::Num(i), rng.vector(DIM)))
+            .collect();
+        c.upsert(points).unwrap();
+        let mutable = c.memory();
+        assert_eq!(
+            mutable.vector_bytes, f32_bytes,
+            "{quantization:?} before sealing"
+        );
+        assert_eq!(mutable.index_bytes, 0, "{quantization:?} before sealing");
+        c.flush().unwrap();
+        let sealed = c.memory();
+        let mean = if codes_per_row == 0 { 0 } else { DIM * 4 };
+        let want = (ROWS * codes_per_row + mean) as u64 + if reads_rows { f32_bytes } else { 0 };
+        assert_eq!(sealed.vector_bytes, want, "{quantization:?}");
+        // At least a count and level-0 links per row.
+        assert!(
+            sealed.index_bytes > (ROWS * 4 * 2) as u64,
+            "{quantization:?}: {sealed:?}"
+        );
+    }
+}

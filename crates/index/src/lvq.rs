@@ -111,6 +111,11 @@ impl Lvq8 {
         self.dim
     }
 
+    /// Bytes held in memory: codes, per-row parameters and the mean.
+    pub fn memory_bytes(&self) -> usize {
+        self.codes.len() + size_of_val(self.params.as_slice()) + size_of_val(self.mean.as_slice())
+    }
+
     /// The codes of row `i` (empty if out of range).
     #[inline]
     pub fn codes(&self, i: u32) -> &[u8] {

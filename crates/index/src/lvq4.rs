@@ -152,6 +152,19 @@ impl Lvq4 {
         self.residual.is_some()
     }
 
+    /// Bytes held in memory: primary codes with their per-row parameters, the mean, and the
+    /// residual codes with their norms for LVQ-4x8.
+    pub fn memory_bytes(&self) -> usize {
+        let residual = self
+            .residual
+            .as_ref()
+            .map_or(0, |r| r.codes.len() + size_of_val(r.norms.as_slice()));
+        self.codes.len()
+            + size_of_val(self.params.as_slice())
+            + size_of_val(self.mean.as_slice())
+            + residual
+    }
+
     /// Bytes of codes a search may touch per row: primary and residual.
     pub fn bytes_per_row(&self) -> usize {
         u4_len(self.dim) + self.residual.as_ref().map_or(0, |_| self.dim)

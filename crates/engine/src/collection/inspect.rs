@@ -26,7 +26,45 @@ pub struct SegmentInfo {
     pub deleted: u64,
 }
 
+/// Memory that a collection's searches read, by what holds it (`quiver bench` prints it as
+/// `vector_ram_bytes` and `index_ram_bytes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Vector data an unfiltered search reads: the codes a graph traverses and re-scores on,
+    /// and the `f32` rows where a search reads them (exact search, graphs without codes,
+    /// LVQ-8 and LVQ-4 re-scoring). LVQ-4x8 re-scores on its residual codes, so its `f32`
+    /// rows stay on disk, mapped but untouched.
+    pub vector_bytes: u64,
+    /// Graphs and sparse postings.
+    pub index_bytes: u64,
+}
+
 impl Collection {
+    /// What searches keep in memory; computed from sizes, without touching the data.
+    pub fn memory(&self) -> MemoryUsage {
+        let schema = Arc::clone(&self.settings().schema);
+        let mut usage = MemoryUsage::default();
+        for segment in self.segment_list().iter() {
+            for (i, kind) in schema.vectors.values().enumerate() {
+                let rows = (segment.rows() * kind.dim() * size_of::<f32>()) as u64;
+                let graph = segment.graphs.get(i).and_then(Option::as_ref);
+                let (codes, reads_rows) = match graph.and_then(|g| g.codes.as_ref()) {
+                    None => (0, true),
+                    Some(Codes::Lvq8(c)) => (c.memory_bytes(), true),
+                    Some(Codes::Lvq4(c)) => (c.memory_bytes(), !c.has_residual()),
+                };
+                usage.vector_bytes += codes as u64 + if reads_rows { rows } else { 0 };
+                usage.index_bytes += graph.map_or(0, |g| g.graph.memory_bytes()) as u64;
+            }
+            usage.index_bytes += segment
+                .postings
+                .iter()
+                .map(|p| p.body().len() as u64)
+                .sum::<u64>();
+        }
+        usage
+    }
+
     /// Live points and segments, without touching the disk (for metrics).
     pub fn size(&self) -> (u64, usize) {
         let segments = self.segment_list();

@@ -145,6 +145,14 @@ impl HnswGraph {
         self.levels.is_empty()
     }
 
+    /// Bytes held in memory: levels and the links of every level.
+    pub fn memory_bytes(&self) -> usize {
+        self.levels.len()
+            + size_of_val(self.links0.as_slice())
+            + size_of_val(self.upper_start.as_slice())
+            + size_of_val(self.upper.as_slice())
+    }
+
     pub fn m(&self) -> usize {
         self.m
     }
