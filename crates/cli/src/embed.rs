@@ -41,6 +41,12 @@ pub struct EmbedArgs {
     /// Keep the first D dimensions and rescale to unit length (Matryoshka truncation).
     #[arg(long)]
     pub dims: Option<usize>,
+    /// Write every token's output vector instead of one vector per text (late interaction,
+    /// multi-vectors): the output (.fvecs or .npy) holds the tokens of all texts back to
+    /// back, one row per token (`[CLS]` and `[SEP]` included, not normalised), and
+    /// `<output>.counts` each text's token count, one per line.
+    #[arg(long)]
+    pub tokens: bool,
 }
 
 /// The output file, written as `<output>.partial` until [`Output::finish`].
@@ -126,6 +132,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     if args.dims == Some(0) {
         bail!("--dims must be at least 1");
     }
+    if args.tokens && (args.dims.is_some() || format == Format::JsonLines) {
+        bail!("--tokens writes .fvecs or .npy at the model's full width (no --dims)");
+    }
 
     // Pass 1: check the input and count the texts.
     let mut reader = TextReader::open(&args.input)?;
@@ -163,6 +172,7 @@ pub fn run(args: EmbedArgs) -> Result<()> {
     let (mut done, mut tokens) = (0u64, 0usize);
     let mut truncated_lines = Vec::new();
     let mut truncated = 0usize;
+    let mut counts = String::new();
     let result = (|| -> Result<()> {
         loop {
             let mut texts = Vec::with_capacity(window);
@@ -176,6 +186,18 @@ pub fn run(args: EmbedArgs) -> Result<()> {
                 return Ok(());
             }
             let strs: Vec<&str> = texts.iter().map(|t| t.text.as_str()).collect();
+            if args.tokens {
+                let per_text = embedder.embed_tokens(&strs)?;
+                for t in &per_text {
+                    counts.push_str(&format!("{}\n", t.len() / dim));
+                    tokens += t.len() / dim;
+                }
+                output.write(&[], &per_text.concat(), dim)?;
+                done += texts.len() as u64;
+                let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                progress.update(done, &format!("{rate:.0} texts/s"));
+                continue;
+            }
             let mut e = embedder.embed(&strs)?;
             if dim != e.dim {
                 e.truncate_dims(dim)?;
@@ -199,6 +221,13 @@ pub fn run(args: EmbedArgs) -> Result<()> {
         let _ = std::fs::remove_file(&output.partial);
         return Err(e);
     }
+    if args.tokens {
+        let mut name = args.output.file_name().unwrap_or_default().to_os_string();
+        name.push(".counts");
+        let path = args.output.with_file_name(name);
+        std::fs::write(&path, &counts)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     output.finish()?;
     let secs = start.elapsed().as_secs_f64();
     progress.finish(
@@ -214,8 +243,9 @@ pub fn run(args: EmbedArgs) -> Result<()> {
             if truncated > lines.len() { ", ..." } else { "" }
         );
     }
+    let rows = if args.tokens { tokens as u64 } else { done };
     eprintln!(
-        "embedded {done} texts ({tokens} tokens) in {secs:.2}s ({:.1} texts/s); wrote {} ({format}, {done} × {dim})",
+        "embedded {done} texts ({tokens} tokens) in {secs:.2}s ({:.1} texts/s); wrote {} ({format}, {rows} × {dim})",
         done as f64 / secs.max(1e-9),
         args.output.display()
     );

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_filters;
+mod bench_multi;
 mod demo;
 mod embed;
 mod import;
@@ -118,6 +119,9 @@ enum Command {
     Compact { collection: String },
     /// Benchmark on a dataset directory (base.fvecs, query.fvecs, groundtruth.ivecs).
     Bench(bench::BenchArgs),
+    /// Benchmark multi-vector (MaxSim) search on token vectors: MUVERA settings and re-score
+    /// depths against exact MaxSim (datasets from scripts/wordnet-multivector).
+    BenchMulti(bench_multi::BenchMultiArgs),
     /// Serve the data directory over HTTP in Qdrant's REST dialect (docs/server.md).
     Serve(serve::ServeArgs),
     /// Run the demo: generate a small dataset, import it into a collection, search it.
@@ -472,6 +476,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Bench(a) => bench::run(a, cli.data)?,
+        Command::BenchMulti(a) => bench_multi::run(a)?,
         Command::Demo(a) => demo::run(&data, a)?,
     }
     Ok(())

@@ -254,15 +254,36 @@ impl Bert {
     /// values, in the order of `seqs`; an empty sequence gives a zero row.
     pub(crate) fn embed_batch(&self, seqs: &[&[u32]]) -> Result<Vec<f32>, Error> {
         let h = self.config.hidden_size;
+        let mut pooled = vec![0.0f32; seqs.len() * h];
+        let Some(x) = self.hidden_states(seqs)? else {
+            return Ok(pooled);
+        };
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        with_f32(&x, |x| self.kernels.mean_pool(x, &lens, &mut pooled))?;
+        Ok(pooled)
+    }
+
+    /// The last hidden state of every token of a batch (the same contract on `seqs` as
+    /// [`Bert::embed_batch`]), sequences back to back: `Σ len × hidden_size` values, not
+    /// normalised (late-interaction use normalises per token, e.g. a cosine multi-vector).
+    pub(crate) fn token_batch(&self, seqs: &[&[u32]]) -> Result<Vec<f32>, Error> {
+        match self.hidden_states(seqs)? {
+            Some(x) => Ok(x.flatten_all()?.to_vec1::<f32>()?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The encoder's output over a batch: `(Σ len, hidden_size)`; `None` without tokens.
+    fn hidden_states(&self, seqs: &[&[u32]]) -> Result<Option<Tensor>, Error> {
+        let h = self.config.hidden_size;
         let heads = self
             .config
             .heads()
             .ok_or_else(|| candle_core::Error::Msg("unsupported attention head width".into()))?;
         let eps = self.config.layer_norm_eps as f32;
         let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let mut pooled = vec![0.0f32; seqs.len() * h];
         if total == 0 {
-            return Ok(pooled);
+            return Ok(None);
         }
 
         // Embeddings: word + position + token type 0, LayerNorm.
@@ -327,8 +348,7 @@ impl Bert {
                 },
             )?;
         }
-        with_f32(&x, |x| k.mean_pool(x, &lens, &mut pooled))?;
-        Ok(pooled)
+        Ok(Some(x))
     }
 }
 

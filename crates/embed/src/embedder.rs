@@ -230,6 +230,41 @@ impl Embedder {
         })
     }
 
+    /// Every token's output vector (late interaction): per text, its tokens (`[CLS]` … `[SEP]`
+    /// included, truncated to the window as [`Embedder::embed`] does) × [`Embedder::dim`]
+    /// values, row-major, not normalised. [`Embedder::embed`]'s vector is their normalised
+    /// mean.
+    pub fn embed_tokens<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<f32>>, Error> {
+        let tokenized = self.tokenize(texts)?;
+        let batches = length_sorted_batches(&tokenized, self.options.batch_size);
+        let dim = self.dim();
+        let results: Vec<Result<Vec<f32>, Error>> = self.pool.install(|| {
+            batches
+                .par_iter()
+                .map(|batch| {
+                    let seqs: Vec<&[u32]> = batch
+                        .iter()
+                        .filter_map(|&i| tokenized.get(i).map(|t| t.ids.as_slice()))
+                        .collect();
+                    self.bert.token_batch(&seqs)
+                })
+                .collect()
+        });
+        let mut out = vec![Vec::new(); texts.len()];
+        for (batch, values) in batches.iter().zip(results) {
+            let values = values?;
+            let mut at = 0;
+            for &i in batch {
+                let len = tokenized.get(i).map_or(0, |t| t.ids.len()) * dim;
+                if let (Some(slot), Some(v)) = (out.get_mut(i), values.get(at..at + len)) {
+                    *slot = v.to_vec();
+                }
+                at += len;
+            }
+        }
+        Ok(out)
+    }
+
     /// Token ids of each text (trimmed, `[CLS]` … `[SEP]`, truncated to the window).
     pub fn token_ids<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>, Error> {
         Ok(self.tokenize(texts)?.into_iter().map(|t| t.ids).collect())

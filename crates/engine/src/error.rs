@@ -65,6 +65,16 @@ pub enum Error {
         vector: String,
         reason: String,
     },
+    /// A multi-vector that breaks the rules (tokens of the declared dimension, finite
+    /// values, between one and `max_tokens` tokens), or one given in the wrong form; the
+    /// reason names the token and value.
+    #[error("{}: multi-vector `{vector}`: {reason}", at(collection, point))]
+    InvalidMultiVector {
+        collection: String,
+        point: Option<PointId>,
+        vector: String,
+        reason: String,
+    },
     #[error("collection `{collection}` has no vector named `{name}` (it has: {known})")]
     UnknownVector {
         collection: String,

@@ -1,17 +1,22 @@
 //! Operations as logged in the WAL: a compact binary encoding, little-endian.
 //!
 //! ```text
-//! op        u8     1 = upsert, 2 = delete, 3 = upsert with sparse vectors
+//! op        u8     1 = upsert, 2 = delete, 3 = upsert with sparse vectors, 4 = upsert with
+//!                  sparse vectors and multi-vectors
 //! upsert:   count u32, then per point:
 //!             id        17 bytes (PointId::encode)
 //!             nvec      u16, then per vector: name_len u16, name (UTF-8), dim u32, dim × f32
-//!             (op 3 only) nsparse u16, then per sparse vector: name_len u16, name (UTF-8),
+//!             (op 3, 4) nsparse u16, then per sparse vector: name_len u16, name (UTF-8),
 //!                       nnz u32, nnz × u32 indices (strictly ascending), nnz × f32 values
+//!             (op 4)  nmulti u16, then per multi-vector: name_len u16, name (UTF-8),
+//!                       len u32, len × f32 (its tokens back to back, len = tokens × dim)
 //!             payload   len u32, JSON object bytes (0 = empty payload)
 //! delete:   count u32, then count × 17-byte ids
 //! ```
-//! Op 3 is written only for collections with sparse vectors, whose manifest (version 3)
-//! older builds refuse before they read the log.
+//! Op 3 is written only for collections with sparse vectors, op 4 for those with
+//! multi-vectors, whose manifests (versions 3 and 4) older builds refuse before they read the
+//! log. A multi-vector's MUVERA encoding is logged as its dense vector, so replay does not
+//! recompute it.
 //! Vectors are logged after validation and cosine normalisation, so replay re-applies exactly
 //! what was acknowledged.
 //! Payload and vector updates are logged as upserts of the resulting whole points (no op code
@@ -26,14 +31,18 @@ use quiver_storage::point_id::ENCODED_LEN;
 const UPSERT: u8 = 1;
 const DELETE: u8 = 2;
 const UPSERT_SPARSE: u8 = 3;
+const UPSERT_MULTI: u8 = 4;
 
 /// A validated point ready to apply: vectors and sparse vectors in schema order (every
-/// sparse vector present, maybe empty, indices ascending), payload as JSON bytes.
+/// sparse vector present, maybe empty, indices ascending), multi-vectors in schema order
+/// (tokens back to back, cosine ones normalised; their encodings are in `vectors`), payload
+/// as JSON bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PreparedPoint {
     pub id: PointId,
     pub vectors: Vec<(String, Vec<f32>)>,
     pub sparse: Vec<(String, SparseVector)>,
+    pub multi: Vec<(String, Vec<f32>)>,
     pub payload: Vec<u8>,
 }
 
@@ -50,8 +59,17 @@ impl PreparedPoint {
             .iter()
             .map(|(name, v)| 2 + name.len() + 4 + 4 * v.indices.len() + 4 * v.values.len())
             .sum();
-        let sparse_header = if self.sparse.is_empty() { 0 } else { 2 };
-        ENCODED_LEN + 2 + vectors + sparse_header + sparse + 4 + self.payload.len()
+        let multi: usize = self
+            .multi
+            .iter()
+            .map(|(name, v)| 2 + name.len() + 4 + 4 * v.len())
+            .sum();
+        let headers = match (self.sparse.is_empty(), self.multi.is_empty()) {
+            (_, false) => 4,
+            (false, true) => 2,
+            (true, true) => 0,
+        };
+        ENCODED_LEN + 2 + vectors + headers + sparse + multi + 4 + self.payload.len()
     }
 }
 
@@ -66,8 +84,13 @@ impl Op {
         let mut out = Vec::new();
         match self {
             Op::Upsert(points) => {
-                let with_sparse = points.iter().any(|p| !p.sparse.is_empty());
-                out.push(if with_sparse { UPSERT_SPARSE } else { UPSERT });
+                let with_multi = points.iter().any(|p| !p.multi.is_empty());
+                let with_sparse = with_multi || points.iter().any(|p| !p.sparse.is_empty());
+                out.push(match (with_sparse, with_multi) {
+                    (_, true) => UPSERT_MULTI,
+                    (true, false) => UPSERT_SPARSE,
+                    (false, false) => UPSERT,
+                });
                 out.extend_from_slice(&(points.len() as u32).to_le_bytes());
                 for p in points {
                     out.extend_from_slice(&p.id.encode());
@@ -94,6 +117,17 @@ impl Op {
                             }
                         }
                     }
+                    if with_multi {
+                        out.extend_from_slice(&(p.multi.len() as u16).to_le_bytes());
+                        for (name, v) in &p.multi {
+                            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+                            out.extend_from_slice(name.as_bytes());
+                            out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                            for x in v {
+                                out.extend_from_slice(&x.to_le_bytes());
+                            }
+                        }
+                    }
                     out.extend_from_slice(&(p.payload.len() as u32).to_le_bytes());
                     out.extend_from_slice(&p.payload);
                 }
@@ -113,7 +147,7 @@ impl Op {
     pub fn decode(bytes: &[u8]) -> Result<Op, String> {
         let mut c = Cursor { bytes, at: 0 };
         let op = match c.u8()? {
-            tag @ (UPSERT | UPSERT_SPARSE) => {
+            tag @ (UPSERT | UPSERT_SPARSE | UPSERT_MULTI) => {
                 let n = c.u32()? as usize;
                 let mut points = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {
@@ -126,7 +160,7 @@ impl Op {
                         vectors.push((name, c.f32s(dim)?));
                     }
                     let mut sparse = Vec::new();
-                    if tag == UPSERT_SPARSE {
+                    if tag != UPSERT {
                         let nsparse = c.u16()? as usize;
                         sparse.reserve(nsparse);
                         for _ in 0..nsparse {
@@ -137,12 +171,23 @@ impl Op {
                             sparse.push((name, SparseVector { indices, values }));
                         }
                     }
+                    let mut multi = Vec::new();
+                    if tag == UPSERT_MULTI {
+                        let nmulti = c.u16()? as usize;
+                        multi.reserve(nmulti);
+                        for _ in 0..nmulti {
+                            let name = c.name()?;
+                            let len = c.u32()? as usize;
+                            multi.push((name, c.f32s(len)?));
+                        }
+                    }
                     let plen = c.u32()? as usize;
                     let payload = c.take(plen)?.to_vec();
                     points.push(PreparedPoint {
                         id,
                         vectors,
                         sparse,
+                        multi,
                         payload,
                     });
                 }
@@ -205,6 +250,32 @@ impl Op {
                 {
                     return Err(format!(
                         "point {}: sparse vector `{name}` does not match the schema or is not valid",
+                        p.id
+                    ));
+                }
+            }
+            let multi: Vec<_> = schema
+                .vectors
+                .iter()
+                .filter_map(|(name, k)| Some((name, k.multi_config()?)))
+                .collect();
+            if p.multi.len() != multi.len() {
+                return Err(format!(
+                    "point {} has {} multi-vectors, the schema {}",
+                    p.id,
+                    p.multi.len(),
+                    multi.len()
+                ));
+            }
+            for ((name, v), (sname, (dim, max_tokens, _))) in p.multi.iter().zip(multi) {
+                let tokens = v.len() / dim;
+                if name != sname
+                    || !v.len().is_multiple_of(dim)
+                    || !(1..=max_tokens).contains(&tokens)
+                    || v.iter().any(|x| !x.is_finite())
+                {
+                    return Err(format!(
+                        "point {}: multi-vector `{name}` does not match the schema or is not valid",
                         p.id
                     ));
                 }
@@ -301,12 +372,14 @@ mod tests {
                 id: PointId::Num(3),
                 vectors: vec![(String::new(), vec![1.0, -2.5]), ("img".into(), vec![0.25])],
                 sparse: vec![],
+                multi: vec![],
                 payload: b"{\"a\":1}".to_vec(),
             },
             PreparedPoint {
                 id: PointId::Uuid(77),
                 vectors: vec![],
                 sparse: vec![],
+                multi: vec![],
                 payload: vec![],
             },
         ]);
@@ -332,6 +405,7 @@ mod tests {
                 ),
                 ("splade".into(), SparseVector::default()),
             ],
+            multi: vec![],
             payload: vec![],
         }]);
         let bytes = op.encode();
@@ -357,6 +431,43 @@ mod tests {
         }
     }
 
+    #[test]
+    fn multi_round_trip() {
+        use crate::schema::{Distance, IndexKind, Schema, VectorKind};
+        let mut schema = Schema::dense(1, Distance::Dot);
+        let kind = VectorKind::multi(2, Distance::Dot, IndexKind::Flat);
+        let fde_dim = kind.dim();
+        schema.vectors.insert("colbert".into(), kind);
+        let op = Op::Upsert(vec![PreparedPoint {
+            id: PointId::Num(5),
+            vectors: vec![
+                (String::new(), vec![1.0]),
+                ("colbert".into(), vec![0.5; fde_dim]),
+            ],
+            sparse: vec![],
+            multi: vec![("colbert".into(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])],
+            payload: b"{}".to_vec(),
+        }]);
+        let bytes = op.encode();
+        assert_eq!(bytes[0], UPSERT_MULTI);
+        assert_eq!(Op::decode(&bytes).unwrap(), op);
+        let Op::Upsert(points) = &op else {
+            unreachable!()
+        };
+        assert_eq!(1 + 4 + points[0].encoded_len(), bytes.len());
+        for cut in 0..bytes.len() {
+            assert!(Op::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(op.check_against(&schema).is_ok());
+        // Replay refuses what validation would have: a partial token, no token, NaN.
+        for bad in [vec![1.0, 2.0, 3.0], vec![], vec![1.0, f32::NAN]] {
+            let mut p = points[0].clone();
+            p.multi[0].1 = bad;
+            let err = Op::Upsert(vec![p]).check_against(&schema).unwrap_err();
+            assert!(err.contains("multi-vector `colbert`"), "{err}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
@@ -370,6 +481,7 @@ mod tests {
                 id: PointId::Num(9),
                 vectors: vec![("v".into(), vec![1.0, 2.0, 3.0])],
                 sparse: vec![],
+                multi: vec![],
                 payload: b"{}".to_vec(),
             }]);
             let bytes = op.encode();

@@ -35,6 +35,10 @@ pub struct Point {
     /// Sparse vectors by name; one the point does not carry is empty (as in Qdrant, where a
     /// point without it is simply not in that index).
     pub sparse: BTreeMap<String, SparseVector>,
+    /// Multi-vectors by name: each a list of token vectors of the declared dimension (at
+    /// least one, at most the vector's `max_tokens`). Every multi-vector of the schema is
+    /// required, as dense vectors are.
+    pub multi: BTreeMap<String, Vec<Vec<f32>>>,
     pub payload: Payload,
 }
 
@@ -45,6 +49,7 @@ impl Point {
             id: id.into(),
             vectors: BTreeMap::from([(String::new(), vector)]),
             sparse: BTreeMap::new(),
+            multi: BTreeMap::new(),
             payload: Payload::new(),
         }
     }
@@ -56,6 +61,7 @@ impl Point {
             id: id.into(),
             vectors: BTreeMap::new(),
             sparse: BTreeMap::new(),
+            multi: BTreeMap::new(),
             payload,
         }
     }
@@ -72,6 +78,11 @@ impl Point {
 
     pub fn with_sparse(mut self, name: &str, vector: SparseVector) -> Point {
         self.sparse.insert(name.to_string(), vector);
+        self
+    }
+
+    pub fn with_multi(mut self, name: &str, tokens: Vec<Vec<f32>>) -> Point {
+        self.multi.insert(name.to_string(), tokens);
         self
     }
 }
@@ -102,6 +113,8 @@ pub struct Record {
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
     /// With the vectors: the point's non-empty sparse vectors.
     pub sparse: Option<BTreeMap<String, SparseVector>>,
+    /// With the vectors: the point's multi-vectors (as stored: cosine ones normalised).
+    pub multi: Option<BTreeMap<String, Vec<Vec<f32>>>>,
 }
 
 /// The payload value [`crate::Collection::scroll_ordered`] placed a point at (Qdrant's
@@ -121,6 +134,8 @@ pub struct ScoredPoint {
     pub vectors: Option<BTreeMap<String, Vec<f32>>>,
     /// With the vectors: the point's non-empty sparse vectors.
     pub sparse: Option<BTreeMap<String, SparseVector>>,
+    /// With the vectors: the point's multi-vectors (as stored: cosine ones normalised).
+    pub multi: Option<BTreeMap<String, Vec<Vec<f32>>>>,
 }
 
 /// What a search compares the points with.
@@ -133,6 +148,11 @@ pub enum QueryVector {
     /// index's IDF when the vector has `modifier: idf`); points sharing none are not
     /// returned. Graph and `ef` settings do not apply: the search is always exact.
     Sparse(SparseVector),
+    /// Token vectors, for a multi-vector of the schema: points are scored by MaxSim. A
+    /// search retrieves candidates by the tokens' MUVERA encoding from the graph (when the
+    /// segment has one) and re-scores the best `muvera.rescore` (at least `depth`) exactly;
+    /// an `exact` search scores every point by MaxSim.
+    Multi(Vec<Vec<f32>>),
 }
 
 impl From<Vec<f32>> for QueryVector {
@@ -180,6 +200,15 @@ impl SearchRequest {
             filter: None,
             exact: false,
             offset: 0,
+        }
+    }
+
+    /// A MaxSim query on multi-vector `name`.
+    pub fn multi(name: &str, tokens: Vec<Vec<f32>>, k: usize) -> SearchRequest {
+        SearchRequest {
+            vector_name: name.to_string(),
+            vector: QueryVector::Multi(tokens),
+            ..SearchRequest::new(Vec::new(), k)
         }
     }
 

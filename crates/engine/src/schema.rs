@@ -5,7 +5,9 @@
 //! naming a kind this build does not know fails to open with an error that says it may have
 //! been written by a newer version. Sparse vectors have a map of their own
 //! (`sparse_vectors`, as in Qdrant's collection config): they have no dimension and no row in
-//! the dense vector files.
+//! the dense vector files. Multi-vectors are a `VectorKind` instead: their row in the dense
+//! vector files is their MUVERA encoding, which graphs index like any dense vector, and their
+//! tokens are stored beside it.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -171,6 +173,92 @@ pub enum VectorKind {
         /// The payload field holding the text.
         field: String,
     },
+    /// A list of token vectors per point (late interaction, Qdrant's `multivector_config`),
+    /// compared by [`Comparator::MaxSim`]. The segment's dense row for it is the token
+    /// list's MUVERA encoding ([`Muvera`]), which the vector's `index` indexes like any dense
+    /// vector; the tokens are stored beside it (`multi-<j>`). Collections with one are
+    /// written as manifest version 4, which older builds refuse.
+    MultiVector {
+        /// Dimension of every token vector.
+        dim: usize,
+        /// Cosine normalises every token; euclid is not supported.
+        distance: Distance,
+        #[serde(default)]
+        comparator: Comparator,
+        /// Most token vectors a point may carry.
+        #[serde(default = "default_max_tokens")]
+        max_tokens: usize,
+        #[serde(default)]
+        muvera: Muvera,
+        #[serde(default)]
+        index: IndexKind,
+    },
+}
+
+/// How a multi-vector's token lists are compared (Qdrant's `comparator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Comparator {
+    /// Σ over query tokens of the best inner product with any of the point's tokens.
+    #[default]
+    MaxSim,
+}
+
+/// Default of a multi-vector's `max_tokens`: MiniLM's longest input is 256 word pieces and
+/// ColBERT pads documents to 180-300; ColPali pages have 1,030 patches. Qdrant has no limit.
+pub const DEFAULT_MAX_TOKENS: usize = 2048;
+
+/// Largest `max_tokens` accepted: one point's tokens must fit a WAL record.
+pub const MAX_MAX_TOKENS: usize = 1 << 16;
+
+fn default_max_tokens() -> usize {
+    DEFAULT_MAX_TOKENS
+}
+
+/// MUVERA's parameters for a multi-vector (`quiver_index::multi::fde`). All but `rescore`
+/// fix the stored encodings and cannot change after creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Muvera {
+    /// SimHash bits per repetition (2^k_sim buckets).
+    pub k_sim: u32,
+    /// Width of each bucket's block (0: the token dimension).
+    pub d_proj: usize,
+    pub repetitions: usize,
+    /// Width of the final Count-Sketch projection (0: none).
+    pub d_final: usize,
+    /// Seed of the random draws.
+    pub seed: u64,
+    /// How many graph candidates a search re-scores by exact MaxSim (at least `k`).
+    pub rescore: usize,
+}
+
+impl Default for Muvera {
+    /// Provisional: k_sim 3 suits MiniLM's short texts (10-20 tokens: more buckets stay
+    /// mostly empty); see BENCHMARKS.md for the measured table.
+    fn default() -> Self {
+        Muvera {
+            k_sim: 3,
+            d_proj: 16,
+            repetitions: 20,
+            d_final: 0,
+            seed: 0x4D55_5645_5241,
+            rescore: 100,
+        }
+    }
+}
+
+impl Muvera {
+    pub fn fde_params(&self) -> quiver_index::multi::FdeParams {
+        quiver_index::multi::FdeParams {
+            k_sim: self.k_sim,
+            d_proj: self.d_proj,
+            repetitions: self.repetitions,
+            d_final: self.d_final,
+            seed: self.seed,
+        }
+    }
 }
 
 /// How a [`VectorKind::Text`] vector is computed.
@@ -231,10 +319,36 @@ impl VectorKind {
         }
     }
 
+    /// A multi-vector of `dim`-dimensional tokens compared by MaxSim, with default limits
+    /// and MUVERA settings.
+    pub fn multi(dim: usize, distance: Distance, index: IndexKind) -> VectorKind {
+        VectorKind::MultiVector {
+            dim,
+            distance,
+            comparator: Comparator::MaxSim,
+            max_tokens: DEFAULT_MAX_TOKENS,
+            muvera: Muvera::default(),
+            index,
+        }
+    }
+
+    /// For a multi-vector: its token dimension, token limit and MUVERA settings.
+    pub fn multi_config(&self) -> Option<(usize, usize, Muvera)> {
+        match self {
+            VectorKind::MultiVector {
+                dim,
+                max_tokens,
+                muvera,
+                ..
+            } => Some((*dim, *max_tokens, *muvera)),
+            _ => None,
+        }
+    }
+
     /// How the vector is computed from text, if it is.
     pub fn embedding(&self) -> Option<TextEmbedding> {
         match self {
-            VectorKind::Dense { .. } => None,
+            VectorKind::Dense { .. } | VectorKind::MultiVector { .. } => None,
             VectorKind::Text { model, field, .. } => Some(TextEmbedding {
                 model: model.clone(),
                 field: field.clone(),
@@ -244,25 +358,40 @@ impl VectorKind {
 
     pub fn index(&self) -> IndexKind {
         match self {
-            VectorKind::Dense { index, .. } | VectorKind::Text { index, .. } => *index,
+            VectorKind::Dense { index, .. }
+            | VectorKind::Text { index, .. }
+            | VectorKind::MultiVector { index, .. } => *index,
         }
     }
 
+    /// Values of the vector's row in a segment: a dense vector's dimension, a
+    /// multi-vector's MUVERA encoding's (0 if its parameters make none, which
+    /// [`Schema::validate`] refuses). A multi-vector's token dimension is in
+    /// [`VectorKind::multi_config`].
     pub fn dim(&self) -> usize {
         match self {
             VectorKind::Dense { dim, .. } | VectorKind::Text { dim, .. } => *dim,
+            VectorKind::MultiVector { dim, muvera, .. } => {
+                muvera.fde_params().output_dim(*dim).unwrap_or(0)
+            }
         }
     }
 
+    /// How rows are compared: for a multi-vector, its tokens (and, as inner products, its
+    /// encodings).
     pub fn distance(&self) -> Distance {
         match self {
-            VectorKind::Dense { distance, .. } | VectorKind::Text { distance, .. } => *distance,
+            VectorKind::Dense { distance, .. }
+            | VectorKind::Text { distance, .. }
+            | VectorKind::MultiVector { distance, .. } => *distance,
         }
     }
 
     fn index_mut(&mut self) -> &mut IndexKind {
         match self {
-            VectorKind::Dense { index, .. } | VectorKind::Text { index, .. } => index,
+            VectorKind::Dense { index, .. }
+            | VectorKind::Text { index, .. }
+            | VectorKind::MultiVector { index, .. } => index,
         }
     }
 }
@@ -321,11 +450,40 @@ impl Schema {
         self
     }
 
-    /// The manifest format version that holds this schema: 3 with sparse vectors (builds
-    /// reading only up to 2 refuse the collection as written by a newer version, instead of
-    /// failing on the first upsert they cannot decode), else 2.
+    /// The manifest format version that holds this schema: 4 with multi-vectors, 3 with
+    /// sparse vectors (builds reading only up to an older version refuse the collection as
+    /// written by a newer version, instead of failing on the first upsert they cannot
+    /// decode), else 2.
     pub(crate) fn manifest_version(&self) -> u32 {
-        if self.sparse_vectors.is_empty() { 2 } else { 3 }
+        if self.vectors.values().any(|k| k.multi_config().is_some()) {
+            4
+        } else if self.sparse_vectors.is_empty() {
+            2
+        } else {
+            3
+        }
+    }
+
+    /// Position of a multi-vector among the multi-vectors (the order of `multi-<j>` files).
+    pub(crate) fn multi_position(&self, name: &str) -> Option<usize> {
+        self.multi_vectors().position(|(k, _)| k == name)
+    }
+
+    /// The multi-vectors in schema order, with their position among all vectors.
+    pub(crate) fn multi_vectors(&self) -> impl Iterator<Item = (&String, usize)> + '_ {
+        self.vectors
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, k))| k.multi_config().is_some())
+            .map(|(i, (name, _))| (name, i))
+    }
+
+    /// Token dimensions of the multi-vectors, in schema order.
+    pub(crate) fn multi_dims(&self) -> Vec<usize> {
+        self.vectors
+            .values()
+            .filter_map(|k| k.multi_config().map(|(dim, ..)| dim))
+            .collect()
     }
 
     /// Position of a sparse vector among the sparse vectors (the order of `sparse-<j>` files).
@@ -358,6 +516,9 @@ impl Schema {
             }
         }
         for (name, kind) in &self.vectors {
+            if let Some((dim, max_tokens, muvera)) = kind.multi_config() {
+                validate_multi(name, dim, kind.distance(), max_tokens, &muvera)?;
+            }
             let dim = kind.dim();
             if dim == 0 || dim > MAX_DIM {
                 return Err(Error::InvalidSchema {
@@ -424,6 +585,46 @@ impl Schema {
             .keys()
             .map(|k| format!("`{k}` (sparse)"));
         dense.chain(sparse).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Checks a multi-vector's settings: token dimension, distance, token limit, and MUVERA
+/// parameters that make an encoding no wider than a dense vector may be.
+fn validate_multi(
+    name: &str,
+    dim: usize,
+    distance: Distance,
+    max_tokens: usize,
+    muvera: &Muvera,
+) -> Result<()> {
+    let invalid = |reason: String| {
+        Err(Error::InvalidSchema {
+            reason: format!("multi-vector `{name}`: {reason}"),
+        })
+    };
+    if dim == 0 || dim > MAX_DIM {
+        return invalid(format!("token dimension {dim} is not in 1..={MAX_DIM}"));
+    }
+    if distance == Distance::Euclid {
+        return invalid("MaxSim compares tokens by cosine or dot, not euclid".into());
+    }
+    if !(1..=MAX_MAX_TOKENS).contains(&max_tokens) {
+        return invalid(format!(
+            "max_tokens = {max_tokens} is not in 1..={MAX_MAX_TOKENS}"
+        ));
+    }
+    if !(1..=100_000).contains(&muvera.rescore) {
+        return invalid(format!(
+            "muvera rescore = {} is not in 1..=100000",
+            muvera.rescore
+        ));
+    }
+    match muvera.fde_params().output_dim(dim) {
+        Err(e) => invalid(format!("muvera: {e}")),
+        Ok(out) if out > MAX_DIM => invalid(format!(
+            "muvera encodings would have {out} values (repetitions × 2^k_sim × d_proj, or d_final), above {MAX_DIM}"
+        )),
+        Ok(_) => Ok(()),
     }
 }
 
@@ -509,6 +710,9 @@ pub struct SettingsPatch {
     pub hnsw_m: Option<usize>,
     /// `ef_construction` of every vector with an HNSW index, like `hnsw_m`.
     pub hnsw_ef_construction: Option<usize>,
+    /// `muvera.rescore` of every multi-vector: graph candidates a search re-scores by exact
+    /// MaxSim, from the next search (the encodings do not depend on it).
+    pub muvera_rescore: Option<usize>,
     pub seal_threshold_bytes: Option<u64>,
     pub compact_deleted_fraction: Option<f64>,
     pub merge_factor: Option<usize>,
@@ -540,6 +744,21 @@ impl SettingsPatch {
             if graphs == 0 {
                 return Err(Error::InvalidSchema {
                     reason: "hnsw m and ef_construction apply to vectors with an hnsw index, and the collection has none".into(),
+                });
+            }
+        }
+        if let Some(rescore) = self.muvera_rescore {
+            let mut multi = 0;
+            for kind in schema.vectors.values_mut() {
+                if let VectorKind::MultiVector { muvera, .. } = kind {
+                    muvera.rescore = rescore;
+                    multi += 1;
+                }
+            }
+            if multi == 0 {
+                return Err(Error::InvalidSchema {
+                    reason: "muvera rescore applies to multi-vectors, and the collection has none"
+                        .into(),
                 });
             }
         }

@@ -11,6 +11,7 @@ use quiver_index::lvq4::Lvq4;
 use quiver_index::sparse::postings::Postings;
 use quiver_storage::PointId;
 use quiver_storage::frame::MappedFile;
+use quiver_storage::multi::MultiFile;
 use quiver_storage::segment::{SegmentFiles, SparseFile};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -187,8 +188,10 @@ pub(crate) struct MutableData {
     pub payloads: Vec<Vec<u8>>,
     /// One per schema sparse vector.
     pub sparse: Vec<SparseColumn>,
-    /// Bytes held: ids, vectors, sparse vectors and payloads (what the seal threshold
-    /// measures).
+    /// One per schema multi-vector.
+    pub multi: Vec<MultiColumn>,
+    /// Bytes held: ids, vectors, sparse vectors, multi-vectors and payloads (what the seal
+    /// threshold measures).
     pub bytes: u64,
 }
 
@@ -220,6 +223,46 @@ impl SparseColumn {
             indices: self.indices.get(start..end)?.to_vec(),
             values: self.values.get(start..end)?.to_vec(),
         })
+    }
+}
+
+/// One multi-vector's rows in the mutable segment: every row's tokens back to back.
+#[derive(Debug)]
+pub(crate) struct MultiColumn {
+    /// Row r's tokens are `values[offsets[r]..offsets[r + 1]]`.
+    offsets: Vec<usize>,
+    values: Vec<f32>,
+}
+
+impl Default for MultiColumn {
+    fn default() -> Self {
+        MultiColumn {
+            offsets: vec![0],
+            values: Vec::new(),
+        }
+    }
+}
+
+/// A multi-vector's token lists as a [`View`] reads them.
+pub(crate) enum MultiRows<'a> {
+    Mutable(&'a MultiColumn),
+    /// Verified when the segment was opened or built.
+    Sealed(&'a MultiFile),
+}
+
+impl<'a> MultiRows<'a> {
+    /// Row `r`'s tokens, row-major (empty past the rows).
+    pub fn row(&self, r: u32) -> &'a [f32] {
+        let r = r as usize;
+        let found = match self {
+            MultiRows::Mutable(c) => c
+                .offsets
+                .get(r)
+                .zip(c.offsets.get(r + 1))
+                .and_then(|(&a, &b)| c.values.get(a..b)),
+            MultiRows::Sealed(f) => f.row(r),
+        };
+        found.unwrap_or_default()
     }
 }
 
@@ -276,6 +319,8 @@ pub(crate) struct View<'a> {
     pub ids: &'a [PointId],
     pub vectors: Vec<&'a [f32]>,
     pub sparse: Vec<SparseRows<'a>>,
+    /// Per schema multi-vector, its token lists.
+    pub multi: Vec<MultiRows<'a>>,
     payloads: Payloads<'a>,
     pub deleted: DeletedGuard<'a>,
 }
@@ -320,12 +365,13 @@ impl View<'_> {
 }
 
 impl Segment {
-    pub fn new_mutable(id: u64, vectors: usize, sparse: usize) -> Segment {
+    pub fn new_mutable(id: u64, vectors: usize, sparse: usize, multi: usize) -> Segment {
         Segment {
             id,
             body: Body::Mutable(RwLock::new(MutableData {
                 vectors: vec![Vec::new(); vectors],
                 sparse: (0..sparse).map(|_| SparseColumn::default()).collect(),
+                multi: (0..multi).map(|_| MultiColumn::default()).collect(),
                 ..MutableData::default()
             })),
             deleted: DeletedBitmap::default(),
@@ -402,6 +448,7 @@ impl Segment {
                         .map(|v| v.get(..rows * (v.len() / d.ids.len().max(1))).unwrap_or(v))
                         .collect(),
                     sparse: d.sparse.iter().map(SparseRows::Mutable).collect(),
+                    multi: d.multi.iter().map(MultiRows::Mutable).collect(),
                     payloads: Payloads::Mutable(&d.payloads),
                     deleted: self.deleted.guard(seq),
                 };
@@ -417,6 +464,7 @@ impl Segment {
                         .zip(&self.postings)
                         .map(|(rows, postings)| SparseRows::Sealed { rows, postings })
                         .collect(),
+                    multi: files.multi.iter().map(MultiRows::Sealed).collect(),
                     payloads: Payloads::Sealed(files),
                     deleted: self.deleted.guard(seq),
                 };
@@ -457,6 +505,11 @@ impl Segment {
             column.postings.push(offset, &v.indices, &v.values);
             // The entry and its posting, 8 bytes each, and the row's offset.
             bytes += 16 * v.indices.len() as u64 + 8;
+        }
+        for (column, (_, v)) in d.multi.iter_mut().zip(&p.multi) {
+            column.values.extend_from_slice(v);
+            column.offsets.push(column.values.len());
+            bytes += 4 * v.len() as u64 + 8;
         }
         d.payloads.push(p.payload.clone());
         d.bytes += bytes;

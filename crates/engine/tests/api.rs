@@ -205,6 +205,7 @@ fn crud_retrieve_scroll_and_uuids() {
     let uuid = PointId::parse("550e8400-e29b-41d4-a716-446655440000").unwrap();
     let mk = |id: PointId, x: f32| Point {
         sparse: Default::default(),
+        multi: Default::default(),
         id,
         vectors: BTreeMap::from([
             ("text".into(), vec![x, 0.0, 1.0]),

@@ -72,6 +72,7 @@ fn patched_settings_are_kept_across_reopen() {
         merge_factor: Some(4),
         max_segment_bytes: Some(1 << 25),
         filter_scan_fraction: Some(0.25),
+        muvera_rescore: None,
     };
     let expected = CollectionConfig {
         seal_threshold_bytes: 1 << 20,

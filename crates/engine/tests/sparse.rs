@@ -507,6 +507,7 @@ fn a_collection_may_have_sparse_vectors_only() {
             id: PointId::Num(id),
             vectors: BTreeMap::new(),
             sparse: BTreeMap::from([("s".to_string(), v)]),
+            multi: BTreeMap::new(),
             payload: Payload::new(),
         };
         c.upsert(vec![

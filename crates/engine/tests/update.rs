@@ -55,6 +55,7 @@ fn set(payload: Value) -> PayloadUpdate {
 fn point(id: u64, payload: Value) -> Point {
     Point {
         sparse: Default::default(),
+        multi: Default::default(),
         id: PointId::Num(id),
         vectors: BTreeMap::from([
             ("a".to_string(), vec![id as f32, 1.0, 0.0]),

@@ -11,6 +11,7 @@ mod huge;
 pub mod lvq;
 pub mod lvq4;
 mod metric;
+pub mod multi;
 pub mod sparse;
 
 pub use metric::Metric;

@@ -213,6 +213,7 @@ fn resolve_points(app: &App, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
             }
             Point {
                 sparse,
+                multi: BTreeMap::new(),
                 id: p.id,
                 vectors: BTreeMap::new(),
                 payload: p.payload,

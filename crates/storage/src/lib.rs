@@ -5,6 +5,7 @@
 //! - [`fs`]: atomic replacement and directory fsyncs.
 //! - [`segment`]: the files of a sealed segment (vectors, sparse vectors, ids, payloads,
 //!   deleted bitmaps).
+//! - [`multi`]: a segment's multi-vector token lists.
 //! - [`manifest`]: the collection's root of truth, replaced atomically.
 //!
 //! This crate knows bytes and files, not collections: the engine decides what goes in them.
@@ -17,6 +18,7 @@ pub mod error;
 pub mod frame;
 pub mod fs;
 pub mod manifest;
+pub mod multi;
 pub mod point_id;
 pub mod segment;
 pub mod wal;

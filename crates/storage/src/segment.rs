@@ -14,8 +14,12 @@
 //!                                                             indices strictly ascending
 //! postings-<j>  magic QVPOSTG\n     meta [rows]        body: the inverted index of sparse vector <j>
 //!                                                             (quiver_index::sparse::format)
+//! multi-<j>     magic QVMULTI\n     meta [rows, tokens, dim]  body: multi-vector <j>'s tokens, then
+//!                                                             (rows + 1) u64 LE token offsets
+//!                                                             (`crate::multi`)
 //! ```
-//! `<j>` is a sparse vector's position among the schema's sparse vectors.
+//! `<j>` is a sparse vector's position among the schema's sparse vectors (for `multi-<j>`, a
+//! multi-vector's among the multi-vectors).
 //! `<i>` is the vector's position in the schema. Everything but `deleted-<g>` is written once
 //! when the segment is built (in `<id>.tmp/`, then fsynced and renamed); deleted bitmaps get a
 //! new generation each time the manifest is published with changed deletions.
@@ -23,6 +27,7 @@
 use crate::error::{Error, IoContext, Result};
 use crate::frame::{self, FileKind, FramedWriter, MappedFile};
 use crate::fs::sync_dir;
+use crate::multi::{MultiFile, MultiWriter, multi_file, open_multi};
 use crate::point_id::{ENCODED_LEN, PointId};
 use std::path::{Path, PathBuf};
 
@@ -154,6 +159,8 @@ pub struct SegmentWriter {
     payload_bytes: Vec<u8>,
     /// Per sparse vector: entry offsets, indices, values (kept in memory, as payloads are).
     sparse: Vec<SparseColumn>,
+    /// Per multi-vector, its `multi-<j>` being streamed.
+    multi: Vec<MultiWriter>,
     rows: u64,
 }
 
@@ -168,9 +175,15 @@ struct SparseColumn {
 pub type SparseRow<'a> = (&'a [u32], &'a [f32]);
 
 impl SegmentWriter {
-    /// Starts segment `id` with one vector file per entry of `dims` and `sparse` sparse
-    /// vector files.
-    pub fn create(segments_dir: &Path, id: u64, dims: &[usize], sparse: usize) -> Result<Self> {
+    /// Starts segment `id` with one vector file per entry of `dims`, `sparse` sparse vector
+    /// files, and one token file per entry of `multi` (the token dimensions).
+    pub fn create(
+        segments_dir: &Path,
+        id: u64,
+        dims: &[usize],
+        sparse: usize,
+        multi: &[usize],
+    ) -> Result<Self> {
         let final_dir = segments_dir.join(id.to_string());
         let tmp_dir = segments_dir.join(format!("{id}.tmp"));
         if tmp_dir.exists() {
@@ -181,6 +194,11 @@ impl SegmentWriter {
             .map(|i| FramedWriter::create(&tmp_dir.join(vectors_file(i)), VECTORS_KIND))
             .collect::<Result<Vec<_>>>()?;
         let ids = FramedWriter::create(&tmp_dir.join("ids"), IDS_KIND)?;
+        let multi = multi
+            .iter()
+            .enumerate()
+            .map(|(j, &dim)| MultiWriter::create(&tmp_dir.join(multi_file(j)), dim))
+            .collect::<Result<Vec<_>>>()?;
         Ok(SegmentWriter {
             tmp_dir,
             final_dir,
@@ -195,6 +213,7 @@ impl SegmentWriter {
                     ..SparseColumn::default()
                 })
                 .collect(),
+            multi,
             rows: 0,
         })
     }
@@ -204,6 +223,7 @@ impl SegmentWriter {
         id: PointId,
         vectors: &[&[f32]],
         sparse: &[SparseRow<'_>],
+        multi: &[&[f32]],
         payload: &[u8],
     ) -> Result<()> {
         assert_eq!(
@@ -216,6 +236,14 @@ impl SegmentWriter {
             self.sparse.len(),
             "one sparse vector per schema sparse vector"
         );
+        assert_eq!(
+            multi.len(),
+            self.multi.len(),
+            "one token list per schema multi-vector"
+        );
+        for (w, tokens) in self.multi.iter_mut().zip(multi) {
+            w.push(tokens)?;
+        }
         for (column, (indices, values)) in self.sparse.iter_mut().zip(sparse) {
             assert_eq!(indices.len(), values.len(), "one value per sparse index");
             column.indices.extend_from_slice(indices);
@@ -272,6 +300,9 @@ impl SegmentWriter {
             w.write(&buf)?;
             bytes += w.finish([self.rows, column.indices.len() as u64, 0, 0])?;
         }
+        for w in self.multi {
+            bytes += w.finish()?;
+        }
         sync_dir(&self.tmp_dir)?;
         if self.final_dir.exists() {
             // Left over from a crash after the rename but before the manifest named it.
@@ -313,6 +344,8 @@ pub struct SegmentFiles {
     pub vectors: Vec<VectorFile>,
     /// Per sparse vector of the schema, its rows.
     pub sparse: Vec<SparseFile>,
+    /// Per multi-vector of the schema, its rows' tokens.
+    pub multi: Vec<MultiFile>,
     pub ids: Vec<PointId>,
     payloads: MappedFile,
     /// Bytes of the payload offset table, `8 × (rows + 1)`, checked at open.
@@ -324,7 +357,13 @@ pub struct SegmentFiles {
 /// Sizes derived from the row count and dimensions (`rows × dim × 4`, `rows × 17`,
 /// `8 × (rows + 1)`) are computed with checked arithmetic: a count too large for them is
 /// `Corrupt`, naming the file and the quantity, never a wrapped size.
-pub fn open_segment(dir: &Path, rows: u64, dims: &[usize], sparse: usize) -> Result<SegmentFiles> {
+pub fn open_segment(
+    dir: &Path,
+    rows: u64,
+    dims: &[usize],
+    sparse: usize,
+    multi: &[usize],
+) -> Result<SegmentFiles> {
     let rows_usize = usize::try_from(rows)
         .map_err(|_| Error::corrupt(dir, 0, format!("row count {rows} too large")))?;
     let vectors = dims
@@ -334,6 +373,11 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize], sparse: usize) -> Res
         .collect::<Result<Vec<_>>>()?;
     let sparse = (0..sparse)
         .map(|j| open_sparse(&dir.join(sparse_file(j)), rows_usize))
+        .collect::<Result<Vec<_>>>()?;
+    let multi = multi
+        .iter()
+        .enumerate()
+        .map(|(j, &dim)| open_multi(&dir.join(multi_file(j)), rows_usize, dim))
         .collect::<Result<Vec<_>>>()?;
     let ids = read_ids(&dir.join("ids"), rows)?;
     let payload_path = dir.join("payloads");
@@ -352,6 +396,7 @@ pub fn open_segment(dir: &Path, rows: u64, dims: &[usize], sparse: usize) -> Res
         rows: rows_usize,
         vectors,
         sparse,
+        multi,
         ids,
         payloads,
         payload_table_len,
@@ -688,7 +733,7 @@ mod tests {
     #[test]
     fn write_open_round_trip() {
         let d = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(d.path(), 3, &[2, 3], 1).unwrap();
+        let mut w = SegmentWriter::create(d.path(), 3, &[2, 3], 1, &[2]).unwrap();
         for r in 0..5u64 {
             let a = [r as f32, 1.0];
             let b = [0.5, r as f32, 2.0];
@@ -699,17 +744,21 @@ mod tests {
             } else {
                 String::new()
             };
+            let tokens: Vec<f32> = (0..2 * r).map(|i| i as f32).collect();
             w.push_row(
                 PointId::Num(r * 10),
                 &[&a, &b],
                 &[(&idx, &val)],
+                &[&tokens],
                 payload.as_bytes(),
             )
             .unwrap();
         }
         let (dir, _) = w.finish().unwrap();
         assert_eq!(dir, d.path().join("3"));
-        let s = open_segment(&dir, 5, &[2, 3], 1).unwrap();
+        let s = open_segment(&dir, 5, &[2, 3], 1, &[2]).unwrap();
+        assert_eq!(s.multi[0].row(3).unwrap(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert!(s.multi[0].row(0).unwrap().is_empty());
         assert_eq!(
             s.sparse[0].row(3).unwrap(),
             (vec![0, 3, 6], vec![0.5, 3.5, 6.5])
@@ -722,11 +771,19 @@ mod tests {
         assert_eq!(s.payload(1), b"");
         assert_eq!(s.payload(5), b"", "row beyond the segment");
         assert_eq!(s.payload(usize::MAX), b"", "row beyond the segment");
-        assert!(open_segment(&dir, 6, &[2, 3], 1).is_err());
-        assert!(open_segment(&dir, 5, &[2, 4], 1).is_err());
+        assert!(open_segment(&dir, 6, &[2, 3], 1, &[2]).is_err());
+        assert!(open_segment(&dir, 5, &[2, 4], 1, &[2]).is_err());
         assert!(
-            open_segment(&dir, 5, &[2, 3], 2).is_err(),
+            open_segment(&dir, 5, &[2, 3], 2, &[2]).is_err(),
             "a sparse file is missing"
+        );
+        assert!(
+            open_segment(&dir, 5, &[2, 3], 1, &[2, 2]).is_err(),
+            "a multi-vector file is missing"
+        );
+        assert!(
+            open_segment(&dir, 5, &[2, 3], 1, &[3]).is_err(),
+            "token dim"
         );
 
         write_deleted(&dir, 1, 5, &[0b10010]).unwrap();
@@ -758,7 +815,7 @@ mod tests {
         // empty body would match.
         for (rows, dim) in [(1u64 << 62, 4usize), (u64::MAX, 1), (1 << 40, 1 << 24)] {
             frame::write_file(&path, VECTORS_KIND, [dim as u64, rows, 0, 0], &[]).unwrap();
-            let err = open_segment(d.path(), rows, &[dim], 0).unwrap_err();
+            let err = open_segment(d.path(), rows, &[dim], 0, &[]).unwrap_err();
             assert_overflow(err, &path);
         }
     }
@@ -771,7 +828,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("ids");
         frame::write_file(&path, IDS_KIND, [ROWS, 0, 0, 0], &[0]).unwrap();
-        let err = open_segment(d.path(), ROWS, &[], 0).unwrap_err();
+        let err = open_segment(d.path(), ROWS, &[], 0, &[]).unwrap_err();
         assert_overflow(err, &path);
     }
 

@@ -105,7 +105,13 @@ impl Collection {
         let schema = self.schema();
         let dims = schema.dims();
         for (dir, rows) in sealed {
-            segfiles::open_segment(&dir, rows, &dims, schema.sparse_vectors.len())?;
+            segfiles::open_segment(
+                &dir,
+                rows,
+                &dims,
+                schema.sparse_vectors.len(),
+                &schema.multi_dims(),
+            )?;
         }
         Ok(())
     }

@@ -54,6 +54,7 @@ mod durability;
 mod field_index;
 mod inspect;
 mod maintenance;
+mod multi;
 mod open;
 mod order;
 mod publish;
@@ -130,6 +131,8 @@ pub struct Collection {
     recovery: RecoveryReport,
     /// The text model, for vectors declared as embedded from text.
     models: Arc<TextModels>,
+    /// MUVERA encoders of the multi-vectors, by name (fixed at creation).
+    encoders: BTreeMap<String, Arc<quiver_index::multi::Fde>>,
 }
 
 impl std::fmt::Debug for Collection {

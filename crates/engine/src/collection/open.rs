@@ -61,8 +61,13 @@ impl Collection {
                     ),
                 });
             }
-            let files =
-                segfiles::open_segment(&seg_dir, entry.rows, &dims, schema.sparse_vectors.len())?;
+            let files = segfiles::open_segment(
+                &seg_dir,
+                entry.rows,
+                &dims,
+                schema.sparse_vectors.len(),
+                &schema.multi_dims(),
+            )?;
             let deleted = if entry.deleted_gen == 0 {
                 vec![0; files.rows.div_ceil(64)]
             } else {
@@ -104,6 +109,7 @@ impl Collection {
             manifest.next_segment_id,
             dims.len(),
             schema.sparse_vectors.len(),
+            schema.multi_dims().len(),
         ));
         by_id.insert(mutable.id, Arc::clone(&mutable));
         list.push(Arc::clone(&mutable));
@@ -151,6 +157,7 @@ impl Collection {
 
         let seq = wal.last_seq();
         let signal = Arc::new(Signal::default());
+        let encoders = multi::encoders(&schema)?;
         let collection = Arc::new(Collection {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -182,6 +189,7 @@ impl Collection {
                 torn_tail_bytes: end.truncated_bytes,
             },
             models: Arc::clone(&shared.models),
+            encoders,
         });
         maintenance::spawn(Arc::downgrade(&collection), signal, name)?;
         if let Durability::Periodic(every) = shared.durability {

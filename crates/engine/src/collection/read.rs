@@ -67,14 +67,18 @@ impl Collection {
             payload,
             vectors: with.vectors.then(|| self.vectors_of(view, row)),
             sparse: with.vectors.then(|| self.sparse_of(view, row)),
+            multi: with.vectors.then(|| self.multi_of(view, row)),
         })
     }
 
+    /// The point's dense vectors (multi-vectors' encodings are internal: their tokens are in
+    /// [`Collection::multi_of`]).
     pub(super) fn vectors_of(&self, view: &View<'_>, row: u32) -> BTreeMap<String, Vec<f32>> {
         self.schema()
             .vectors
             .iter()
             .enumerate()
+            .filter(|(_, (_, kind))| kind.multi_config().is_none())
             .map(|(i, (name, kind))| (name.clone(), view.vector(i, kind.dim(), row).to_vec()))
             .collect()
     }

@@ -27,6 +27,7 @@ impl Collection {
             state.next_segment_id,
             schema.vectors.len(),
             schema.sparse_vectors.len(),
+            schema.multi_dims().len(),
         ));
         state.next_segment_id += 1;
         state.by_id.insert(fresh.id, Arc::clone(&fresh));
@@ -131,10 +132,11 @@ impl Collection {
         let schema = self.schema();
         let dims = schema.dims();
         let sparse = schema.sparse_vectors.len();
-        let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims, sparse)?;
+        let multi = schema.multi_dims();
+        let mut w = SegmentWriter::create(&self.dir.join(SEGMENTS_DIR), id, &dims, sparse, &multi)?;
         rows_into(&mut w)?;
         let (dir, _) = w.finish()?;
-        let files = segfiles::open_segment(&dir, expected_rows as u64, &dims, sparse)?;
+        let files = segfiles::open_segment(&dir, expected_rows as u64, &dims, sparse, &multi)?;
         let graphs = self.build_graphs(&files)?;
         let postings = (0..sparse)
             .map(|j| build_postings(&files, j))
@@ -153,7 +155,8 @@ pub(super) type BuiltSegment = (
     quiver_filter::FieldIndexes,
 );
 
-/// Appends row `row` of a segment view (all its vectors, sparse vectors, id and payload) to
+/// Appends row `row` of a segment view (all its vectors, sparse vectors, multi-vectors, id
+/// and payload) to
 /// a segment being written: sealing copies every row, compaction the live ones.
 pub(super) fn copy_row(
     w: &mut SegmentWriter,
@@ -175,6 +178,7 @@ pub(super) fn copy_row(
         .iter()
         .map(|s| (s.indices.as_slice(), s.values.as_slice()))
         .collect();
-    w.push_row(id, &vectors, &sparse, v.payload(row))?;
+    let multi: Vec<&[f32]> = v.multi.iter().map(|m| m.row(row)).collect();
+    w.push_row(id, &vectors, &sparse, &multi, v.payload(row))?;
     Ok(())
 }

@@ -11,11 +11,14 @@ use quiver_index::sparse::{QueryTerm, maxscore};
 impl Collection {
     /// A dense query checked and normalised; its vector's position.
     pub(super) fn prepare_query(&self, req: &SearchRequest) -> Result<(usize, Vec<f32>)> {
-        let QueryVector::Dense(v) = &req.vector else {
-            return Err(self.invalid(format!(
-                "a sparse query on vector `{}` cannot be searched with dense vectors",
-                req.vector_name
-            )));
+        let v = match &req.vector {
+            QueryVector::Dense(v) => v,
+            QueryVector::Sparse(_) | QueryVector::Multi(_) => {
+                return Err(self.invalid(format!(
+                    "a sparse or multi-vector query on vector `{}` cannot be searched with dense vectors",
+                    req.vector_name
+                )));
+            }
         };
         let mut q = v.clone();
         let position = self.prepare_vector(None, &req.vector_name, &mut q)?;
@@ -25,8 +28,10 @@ impl Collection {
     /// The `k` nearest points to one query (after the first `offset`), best first.
     pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.check_usable()?;
-        if let QueryVector::Sparse(query) = &req.vector {
-            return self.search_sparse(req, query);
+        match &req.vector {
+            QueryVector::Sparse(query) => return self.search_sparse(req, query),
+            QueryVector::Multi(tokens) => return self.search_multi(req, tokens),
+            QueryVector::Dense(_) => {}
         }
         let (position, query) = self.prepare_query(req)?;
         let settings = self.settings();
@@ -65,10 +70,10 @@ impl Collection {
         self.check_usable()?;
         if reqs
             .iter()
-            .any(|r| r.filter.is_some() || matches!(r.vector, QueryVector::Sparse(_)))
+            .any(|r| r.filter.is_some() || !matches!(r.vector, QueryVector::Dense(_)))
         {
             // Filtered searches are planned per query and segment, sparse ones walk
-            // postings: one query per task.
+            // postings, multi-vector ones re-score: one query per task.
             return reqs.par_iter().map(|r| self.search(r)).collect();
         }
         let settings = self.settings();
@@ -221,6 +226,7 @@ impl Collection {
                         payload: r.payload,
                         vectors: r.vectors,
                         sparse: r.sparse,
+                        multi: r.multi,
                     })
                 }))
             })

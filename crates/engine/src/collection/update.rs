@@ -184,10 +184,16 @@ impl Collection {
                 .enumerate()
                 .map(|(j, name)| (name.clone(), v.sparse_row(j, loc.offset)))
                 .collect();
+            let multi = schema
+                .multi_vectors()
+                .zip(&v.multi)
+                .map(|((name, _), rows)| (name.clone(), rows.row(loc.offset).to_vec()))
+                .collect();
             Ok(Some(PreparedPoint {
                 id,
                 vectors,
                 sparse,
+                multi,
                 payload: v.payload(loc.offset).to_vec(),
             }))
         })

@@ -32,6 +32,14 @@ impl Collection {
             known: schema.names(),
         })?;
         let kind = &schema.vectors[name];
+        if kind.multi_config().is_some() {
+            return Err(Error::InvalidMultiVector {
+                collection: self.name.clone(),
+                point,
+                vector: name.to_string(),
+                reason: "it is a multi-vector: give a list of token vectors, not one vector".into(),
+            });
+        }
         if v.len() != kind.dim() {
             return Err(Error::DimensionMismatch {
                 collection: self.name.clone(),
@@ -135,10 +143,18 @@ impl Collection {
             id,
             mut vectors,
             mut sparse,
+            multi,
             payload,
         } = p;
         for (name, v) in vectors.iter_mut() {
             self.prepare_vector(Some(id), name, v)?;
+        }
+        // A multi-vector's encoding goes with the dense vectors (its row in the segment).
+        let mut tokens = Vec::with_capacity(multi.len());
+        for (name, list) in &multi {
+            let (flat, fde) = self.prepare_multi(id, name, list)?;
+            tokens.push((name.clone(), flat));
+            vectors.insert(name.clone(), fde);
         }
         for (name, v) in sparse.iter_mut() {
             self.prepare_sparse(Some(id), name, v)?;
@@ -168,6 +184,7 @@ impl Collection {
             id,
             vectors: vectors.into_iter().collect(),
             sparse,
+            multi: tokens,
             payload,
         })
     }

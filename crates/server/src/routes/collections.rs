@@ -488,11 +488,20 @@ fn quantization_json(index: IndexKind) -> Value {
 }
 
 fn vector_json(kind: &VectorKind) -> Value {
-    json!({
-        "size": kind.dim(),
-        "distance": distance_name(kind.distance()),
-        "on_disk": false,
-    })
+    // A multi-vector's size is its tokens' (its stored row, the MUVERA encoding, is internal).
+    match kind.multi_config() {
+        Some((dim, ..)) => json!({
+            "size": dim,
+            "distance": distance_name(kind.distance()),
+            "on_disk": false,
+            "multivector_config": {"comparator": "max_sim"},
+        }),
+        None => json!({
+            "size": kind.dim(),
+            "distance": distance_name(kind.distance()),
+            "on_disk": false,
+        }),
+    }
 }
 
 pub fn field_kind_name(k: FieldIndexKind) -> &'static str {
