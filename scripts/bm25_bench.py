@@ -18,7 +18,7 @@ Quiver runs as `quiver serve` (one search thread, QUIVER_THREADS=1) and is queri
 the Qdrant API's batch endpoint with `{"text", "model": "qdrant/bm25"}` documents on its bm25
 vector: its QPS includes HTTP and JSON, which the in-process peers do not pay.
 
-Run with the peers venv (it has bm25s, PyStemmer, tantivy, numpy, scipy):
+Run with the peers venv (it has bm25s, PyStemmer, tantivy and numpy):
 
     PY=/root/.cache/quiver/peers-venv/bin/python
     cargo build --release -p quiver-cli
@@ -43,7 +43,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 K = 10
 K1, B = 1.2, 0.75
@@ -100,41 +99,40 @@ def dir_size(path: Path) -> int:
 
 
 class Reference:
-    """Exact BM25 over the pre-tokenized corpus: a documents x terms matrix of
-    idf * saturated, length-normalised counts; a query scores by summing its terms' columns."""
+    """Exact BM25 over the pre-tokenized corpus: per term, the documents holding it and their
+    idf * saturated, length-normalised counts; a query sums its terms' lists into one score
+    per document (float64)."""
 
     def __init__(self, docs: list[list[str]]):
-        vocab: dict[str, int] = {}
-        rows, cols, tfs = [], [], []
+        postings: dict[str, list[tuple[int, int]]] = {}
         for d, terms in enumerate(docs):
-            counts: dict[int, int] = {}
+            counts: dict[str, int] = {}
             for t in terms:
-                counts[vocab.setdefault(t, len(vocab))] = counts.get(vocab[t], 0) + 1
+                counts[t] = counts.get(t, 0) + 1
             for t, c in counts.items():
-                rows.append(d)
-                cols.append(t)
-                tfs.append(c)
-        self.vocab = vocab
+                postings.setdefault(t, []).append((d, c))
         lengths = np.array([len(t) for t in docs], dtype=np.float64)
-        has_terms = lengths > 0
-        n_docs = int(has_terms.sum())
-        avgdl = lengths[has_terms].mean()
-        tf = np.array(tfs, dtype=np.float64)
-        rows_a = np.array(rows)
-        cols_a = np.array(cols)
-        df = np.bincount(cols_a, minlength=len(vocab)).astype(np.float64)
-        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-        value = tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[rows_a] / avgdl))
-        self.matrix = sp.csc_matrix(
-            (value * idf[cols_a], (rows_a, cols_a)), shape=(len(docs), len(vocab))
-        )
+        n_docs = int((lengths > 0).sum())
+        avgdl = lengths[lengths > 0].mean()
+        self.n = len(docs)
+        self.lists: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for t, plist in postings.items():
+            rows = np.array([d for d, _ in plist])
+            tf = np.array([c for _, c in plist], dtype=np.float64)
+            df = len(plist)
+            idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            value = tf * (K1 + 1) / (tf + K1 * (1 - B + B * lengths[rows] / avgdl))
+            self.lists[t] = (rows, idf * value)
 
     def top(self, terms: list[str], k: int = K) -> list[int]:
-        ids = sorted({self.vocab[t] for t in terms if t in self.vocab})
-        if not ids:
-            return []
-        scores = np.asarray(self.matrix[:, ids].sum(axis=1)).ravel()
-        candidates = np.flatnonzero(scores > 0)
+        scores = np.zeros(self.n)
+        hit = np.zeros(self.n, dtype=bool)
+        for t in set(terms):
+            if t in self.lists:
+                rows, values = self.lists[t]
+                scores[rows] += values
+                hit[rows] = True
+        candidates = np.flatnonzero(hit)
         order = candidates[np.lexsort((candidates, -scores[candidates]))]
         return order[:k].tolist()
 
@@ -152,8 +150,11 @@ def measure(name: str, search, queries: list, reps: int) -> tuple[float, list]:
 
 
 def quality(results: list[list[int]], truth: list[list[int]], sources: list[int]) -> dict:
+    # A query no document matches agrees when the system returns nothing too. Score ties at
+    # rank 10 may be broken differently by each system (the reference: lower position).
     overlap = [
-        len(set(r[:K]) & set(t[:K])) / max(1, min(K, len(t))) for r, t in zip(results, truth)
+        len(set(r[:K]) & set(t[:K])) / min(K, len(t)) if t else float(not r)
+        for r, t in zip(results, truth)
     ]
     hits = [s in r[:K] for r, s in zip(results, sources)]
     return {"agreement_at_10": float(np.mean(overlap)), "hit_at_10": float(np.mean(hits))}
@@ -194,7 +195,10 @@ def run_tantivy(docs, queries, reps, workdir):
     index = tantivy.Index(schema, path=str(path))
     writer = index.writer(num_threads=1)
     for i, terms in enumerate(docs):
-        writer.add_document(tantivy.Document(body=" ".join(terms), id=i))
+        doc = tantivy.Document()
+        doc.add_text("body", " ".join(terms))
+        doc.add_unsigned("id", i)
+        writer.add_document(doc)
     writer.commit()
     writer.wait_merging_threads()
     index.reload()
@@ -291,12 +295,11 @@ def main() -> None:
 
     base = args.dataset / "base.jsonl"
     docs_json = read_jsonl(base)
-    ids = [d["id"] for d in docs_json]
-    if ids != list(range(len(ids))):
-        sys.exit(f"{base}: ids are not 0..n in order")
+    # Results are positions in base.jsonl; Quiver's point ids are the `id` fields.
+    position = {d["id"]: i for i, d in enumerate(docs_json)}
     query_json = read_jsonl(args.dataset / "query.jsonl")[: args.queries]
     query_texts = [q["text"] for q in query_json]
-    sources = [q["source_id"] for q in query_json]
+    sources = [position.get(q["source_id"], -1) for q in query_json]
 
     analyze = analyzer()
     t = time.perf_counter()
@@ -320,6 +323,7 @@ def main() -> None:
                 build, size, qps, results = run_quiver(
                     args.quiver, base, query_texts, args.reps, workdir, args.port
                 )
+                results = [[position[i] for i in r] for r in results]
             else:
                 sys.exit(f"unknown system `{system}` (quiver, bm25s, tantivy)")
             row = {
