@@ -134,6 +134,7 @@ pub(crate) fn statistics(seg: &Segment, seq: u64, j: usize) -> Statistics {
 
 /// The `k` best live rows of `seg` passing `filter` by BM25 for `terms` (weights already
 /// multiplied by their IDF), with the collection's average length `avgdl`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn search_segment(
     seg: &Segment,
     seq: u64,
