@@ -185,6 +185,54 @@ mod tests {
         }
     }
 
+    /// The BM25 bounds still let block-max MaxScore skip: a term in every row (low IDF) and
+    /// a rare one (high IDF); once the top 10 is full, rows holding only the common term are
+    /// mostly never scored.
+    #[test]
+    fn bm25_bounds_still_skip_on_long_lists() {
+        let rows: Vec<Vec<(u32, f32)>> = (0..20_000u32)
+            .map(|r| {
+                let mut row = vec![(1, 1.0 + (r % 3) as f32), (7, 2.0)];
+                if r % 97 == 0 {
+                    row.push((2, 1.0));
+                }
+                row
+            })
+            .collect();
+        let lengths: Vec<f32> = rows.iter().map(|r| r.iter().map(|t| t.1).sum()).collect();
+        let mut p = Postings::new();
+        for (r, row) in (0u32..).zip(&rows) {
+            let (t, w): (Vec<u32>, Vec<f32>) = row.iter().copied().unzip();
+            p.push(r, &t, &w);
+        }
+        let bytes = encode(&p).unwrap();
+        let view = PostingsView::new(&bytes).unwrap();
+        let query = [
+            QueryTerm {
+                term: 1,
+                weight: 0.05,
+            },
+            QueryTerm {
+                term: 2,
+                weight: 4.0,
+            },
+        ];
+        let params = Bm25Params::default();
+        let avgdl = f64::from(lengths.iter().sum::<f32>()) / lengths.len() as f64;
+        let weighting = Bm25::new(params, avgdl, 3.0, |r: u32| lengths[r as usize]);
+        let (hits, stats) = maxscore::search_weighted(&view, &query, 10, &weighting, |_| true);
+        let want = reference(&rows, &query, params, avgdl, 10, |_| true);
+        assert_eq!(hits.len(), 10);
+        for (h, w) in hits.iter().zip(&want) {
+            assert!((f64::from(h.score) - w.0).abs() <= 1e-5 * (1.0 + w.0));
+        }
+        assert!(
+            stats.distance_computations < 1_000,
+            "scored {} rows",
+            stats.distance_computations
+        );
+    }
+
     #[test]
     fn value_saturates_and_normalises_length() {
         let p = Bm25Params::default();
