@@ -10,7 +10,9 @@ checked against an exact numpy model of the collection (exact top-k with the fil
 in Python, counts, scroll order), so the reference itself is checked too.
 
 Against the server only: api keys (401 / 403), documents embedded by the server
-(`models.Document`, sent as-is with `cloud_inference=True`), 4xx for bad input, payload index
+(`models.Document`, sent as-is with `cloud_inference=True`), server-side BM25 (`qdrant/bm25`
+documents on a sparse vector with the IDF modifier, checked against our own reference:
+local mode needs fastembed for them), 4xx for bad input, payload index
 schema, and a restart on the same data directory.
 
 Usage (normally through tests/e2e/run):
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import signal
@@ -1247,6 +1250,29 @@ class Server:
         return "\n".join("    | " + line for line in lines[-n:])
 
 
+def mmh3_32(text: str, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit as a signed int (Python's `mmh3.hash`), for fastembed's ids."""
+    data = text.encode()
+    c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
+    h = seed
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & mask  # noqa: E731
+    tail = len(data) - len(data) % 4
+    for i in range(0, tail, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = rotl((k * c1) & mask, 15) * c2 & mask
+        h = (rotl(h ^ k, 13) * 5 + 0xE6546B64) & mask
+    if len(data) > tail:
+        k = int.from_bytes(data[tail:], "little")
+        h ^= rotl((k * c1) & mask, 15) * c2 & mask
+    h ^= len(data)
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & mask
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & mask
+    h ^= h >> 16
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
 def remote(url: str, **kw) -> QdrantClient:
     return QdrantClient(url=url, timeout=60, **kw)
 
@@ -1394,6 +1420,75 @@ def server_checks(url: str, data: Data, run: Run, documents: bool = True) -> Non
 
     if documents:
         run.step("documents (server-side embedding)", documents_step)
+
+    def bm25_step():
+        """Qdrant's server-side BM25: a sparse vector with the IDF modifier, upserts and queries
+        as `models.Document(text, model="qdrant/bm25")` (no model file needed). Local mode would
+        need fastembed, so the reference is our own: fastembed's ids (|mmh3(stem)|) and
+        values (tf·(k+1)/(tf + k·(1 − b + b·dl/256))) checked on a known gloss, and every
+        query's ranking recomputed from the stored vectors with Qdrant's IDF."""
+        out = {}
+        bm = remote(url, api_key=RW_KEY, cloud_inference=True)
+        name = "bm25docs"
+        bm.create_collection(name, vectors_config={},
+                             sparse_vectors_config={"bm25": models.SparseVectorParams(modifier=models.Modifier.IDF)})
+        rows = data.sample_rows[:300]
+        r = bm.upsert(name, points=[
+            models.PointStruct(id=k, vector={"bm25": models.Document(text=row["text"], model="qdrant/bm25")},
+                               payload={"pos": row["pos"]})
+            for k, row in enumerate(rows)])
+        out["upsert"] = status_of(r)
+        stored = {rec.id: rec.vector["bm25"] for rec in bm.retrieve(name, ids=list(range(len(rows))), with_vectors=True)}
+        # "howler: a glaring blunder": stems howler, glare, blunder; tf 1, dl 3.
+        k_howler = next((k for k, row in enumerate(rows) if row["text"] == "howler: a glaring blunder"), None)
+        if k_howler is not None:
+            v = stored[k_howler]
+            want_ids = sorted(abs(mmh3_32(w)) for w in ("howler", "glare", "blunder"))
+            want_value = 2.2 / (1 + 1.2 * (0.25 + 0.75 * 3 / 256))
+            run.check(sorted(v.indices) == want_ids, f"bm25 ids {sorted(v.indices)} != fastembed's {want_ids}")
+            run.check(all(close(x, want_value) for x in v.values), f"bm25 values {v.values} != {want_value}")
+            out["fastembed_ids"] = sorted(v.indices) == want_ids
+        n = len(stored)
+        df: dict[int, int] = {}
+        for v in stored.values():
+            for i in v.indices:
+                df[i] = df.get(i, 0) + 1
+
+        def reference(terms: list[int], keep=lambda k: True) -> list[tuple[Any, float]]:
+            scored = []
+            for k, v in stored.items():
+                if not keep(k):
+                    continue
+                shared = [(i, x) for i, x in zip(v.indices, v.values) if i in terms]
+                if shared:
+                    score = sum(math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)) * x for i, x in shared)
+                    scored.append((k, score))
+            scored.sort(key=lambda t: (-t[1], idkey(t[0])))
+            return scored
+
+        tops = []
+        for k in (0, 17, 42, 99, 250):
+            # A gloss's own text as the query: its terms are the stored vector's indices.
+            res = bm.query_points(name, query=models.Document(text=rows[k]["text"], model="qdrant/bm25"),
+                                  using="bm25", limit=5).points
+            run.check_ranked(f"bm25 query {k}", res, reference(set(stored[k].indices))[:5])
+            tops.append(res[0].id if res else None)
+        out["self_queries_top1"] = tops
+        nouns = {k for k, row in enumerate(rows) if row["pos"] == "n"}
+        res = bm.query_points(name, query=models.Document(text=rows[42]["text"], model="qdrant/bm25"), using="bm25",
+                              query_filter=qfilter({"must": [{"key": "pos", "match": {"value": "n"}}]}), limit=5).points
+        run.check_ranked("bm25 filtered query", res, reference(set(stored[42].indices), lambda k: k in nouns)[:5])
+        out["filtered"] = [p.id for p in res]
+        try:
+            bm.upsert(name, points=[models.PointStruct(id=1000, vector=models.Document(text="x", model="qdrant/bm25"))])
+            run.check(False, "a qdrant/bm25 document for the unnamed (absent) vector was accepted")
+        except UnexpectedResponse as e:
+            run.check(e.status_code == 400, f"bm25 document on a dense/absent vector: HTTP {e.status_code}, want 400")
+        out["count"] = bm.count(name, exact=True).count
+        run.check(out["count"] == len(rows), f"bm25 count {out['count']}")
+        return out
+
+    run.step("qdrant/bm25 documents (server-side BM25)", bm25_step)
 
     def bad_input():
         out = {}

@@ -335,17 +335,15 @@ fn import_documents(data: &Path, args: &ImportArgs, text_field: &str) -> Result<
     {
         bail!("--dims must be between 1 and {TEXT_MODEL_DIM}");
     }
-    // Fail before anything is created when the model is missing.
-    quiver_embed::locate_model(None)?;
     let db = open_for_import(data, args)?;
     let existing = match db.collection(&args.collection) {
         Ok(c) => Some(c),
         Err(quiver_engine::Error::CollectionNotFound { .. }) if args.create => None,
         Err(e) => return Err(e.into()),
     };
-    // The payload field the collection embeds from: the text goes there.
-    let target_field = match &existing {
-        None => text_field.to_string(),
+    // The payload field the collection embeds or analyses: the text goes there.
+    let (target_field, embedded) = match &existing {
+        None => (text_field.to_string(), true),
         Some(c) => {
             if args.dims.is_some() {
                 bail!(
@@ -353,23 +351,40 @@ fn import_documents(data: &Path, args: &ImportArgs, text_field: &str) -> Result<
                     args.collection
                 );
             }
-            match c.schema().vectors.get(&args.vector_name) {
-                Some(kind) => match kind.embedding() {
-                    Some(e) => e.field.clone(),
+            let schema = c.schema();
+            let vector_name = crate::search::text_vector(&schema, &args.vector_name);
+            if let Some(bm25) = schema
+                .sparse_vectors
+                .get(&vector_name)
+                .and_then(|k| k.bm25.as_ref())
+            {
+                // The engine also embeds any text-embedded vector of the points.
+                let embeds = schema.vectors.values().any(|k| k.embedding().is_some());
+                (bm25.field.clone(), embeds)
+            } else {
+                let field = match schema.vectors.get(&vector_name) {
+                    Some(kind) => match kind.embedding() {
+                        Some(e) => e.field.clone(),
+                        None => bail!(
+                            "vector `{}` of collection `{}` is not embedded from text: import vectors (without --text-field), or create the collection with --text-field",
+                            args.vector_name,
+                            args.collection
+                        ),
+                    },
                     None => bail!(
-                        "vector `{}` of collection `{}` is not embedded from text: import vectors (without --text-field), or create the collection with --text-field",
-                        args.vector_name,
-                        args.collection
+                        "collection `{}` has no vector named `{}`",
+                        args.collection,
+                        args.vector_name
                     ),
-                },
-                None => bail!(
-                    "collection `{}` has no vector named `{}`",
-                    args.collection,
-                    args.vector_name
-                ),
+                };
+                (field, true)
             }
         }
     };
+    // Fail before anything is created when the model is missing.
+    if embedded {
+        quiver_embed::locate_model(None)?;
+    }
     let batch = args.batch.max(1);
 
     // Pass 1: check every document before writing anything.

@@ -15,8 +15,8 @@ mod texts;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use quiver_engine::{
-    CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Quantization,
-    Schema, TEXT_MODEL_DIM, VectorKind,
+    Bm25, CollectionConfig, Database, DatabaseOptions, Distance, IndexKind, PointId, Quantization,
+    Schema, SparseKind, TEXT_MODEL_DIM, VectorKind,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -133,7 +133,11 @@ struct CreateArgs {
     collection: String,
     /// Dimension of the vector [with --text-field: the model's 384; fewer keeps the first
     /// D values, rescaled (Matryoshka truncation)].
-    #[arg(long, visible_alias = "dims", required_unless_present = "text_field")]
+    #[arg(
+        long,
+        visible_alias = "dims",
+        required_unless_present_any = ["text_field", "bm25_field"]
+    )]
     dim: Option<usize>,
     /// Declare the vector as embedded from the text in this payload field by the built-in
     /// model (all-MiniLM-L6-v2): points are upserted with their text and no vector, and
@@ -146,12 +150,39 @@ struct CreateArgs {
     /// Name of the vector (default: the unnamed vector).
     #[arg(long, default_value = "")]
     vector_name: String,
+    #[command(flatten)]
+    bm25: Bm25Args,
     /// Seal the mutable segment (in the background) once its ids, vectors and payloads take
     /// this many MiB.
     #[arg(long, default_value_t = 256)]
     seal_threshold_mb: u64,
     #[command(flatten)]
     index: IndexArgs,
+}
+
+/// A BM25 vector filled from a payload text field (alone, or beside the dense vector).
+#[derive(clap::Args, Clone, Debug)]
+struct Bm25Args {
+    /// Declare a BM25 sparse vector computed from the text in this payload field: points
+    /// are upserted with their text, and `quiver search --text` ranks them by BM25 with the
+    /// collection's statistics. With --dim or --text-field, beside that dense vector.
+    #[arg(long)]
+    bm25_field: Option<String>,
+    /// Name of the BM25 vector.
+    #[arg(long, default_value = "bm25", requires = "bm25_field")]
+    bm25_name: String,
+    /// The Snowball stemmer's language.
+    #[arg(long, default_value = "english", requires = "bm25_field")]
+    language: String,
+    /// Keep stop words (dropped by default; lists exist for English only).
+    #[arg(long, requires = "bm25_field")]
+    no_stop_words: bool,
+    /// BM25's term-count saturation.
+    #[arg(long, default_value_t = 1.2, requires = "bm25_field")]
+    k1: f32,
+    /// BM25's length normalisation, 0 to 1.
+    #[arg(long, default_value_t = 0.75, requires = "bm25_field")]
+    b: f32,
 }
 
 /// Index of sealed segments.
@@ -294,15 +325,34 @@ fn run(cli: Cli) -> Result<()> {
             let db = open_db(&data)?;
             let index = a.index.kind()?;
             let kind = match (&a.text_field, a.dim) {
-                (Some(field), dim) => {
-                    VectorKind::text(field, dim.unwrap_or(TEXT_MODEL_DIM), a.distance, index)
+                (Some(field), dim) => Some(VectorKind::text(
+                    field,
+                    dim.unwrap_or(TEXT_MODEL_DIM),
+                    a.distance,
+                    index,
+                )),
+                (None, Some(dim)) => Some(VectorKind::dense_indexed(dim, a.distance, index)),
+                (None, None) if a.bm25.bm25_field.is_some() => None,
+                (None, None) => bail!(
+                    "give --dim, --text-field for a text-embedded vector or --bm25-field for a BM25 vector"
+                ),
+            };
+            let sparse_vectors = match &a.bm25.bm25_field {
+                Some(field) => {
+                    let spec = Bm25 {
+                        language: a.bm25.language.clone(),
+                        stop_words: !a.bm25.no_stop_words,
+                        k1: a.bm25.k1,
+                        b: a.bm25.b,
+                        ..Bm25::new(field)
+                    };
+                    BTreeMap::from([(a.bm25.bm25_name.clone(), SparseKind::bm25(spec))])
                 }
-                (None, Some(dim)) => VectorKind::dense_indexed(dim, a.distance, index),
-                (None, None) => bail!("give --dim, or --text-field for a text-embedded vector"),
+                None => BTreeMap::new(),
             };
             let schema = Schema {
-                sparse_vectors: Default::default(),
-                vectors: BTreeMap::from([(a.vector_name, kind)]),
+                sparse_vectors,
+                vectors: kind.map(|k| (a.vector_name, k)).into_iter().collect(),
             };
             let config = CollectionConfig {
                 seal_threshold_bytes: a.seal_threshold_mb.checked_mul(1 << 20).ok_or_else(

@@ -1,7 +1,7 @@
 //! `quiver search`: one query, printed as a table or JSON.
 
 use anyhow::{Context, Result, bail};
-use quiver_engine::{SearchRequest, With};
+use quiver_engine::{QueryVector, Schema, SearchRequest, With};
 use quiver_formats::{Format, JsonFields, VectorReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -12,8 +12,10 @@ pub struct SearchArgs {
     /// The query vector: comma-separated numbers or a JSON array.
     #[arg(long, conflicts_with = "vector_file")]
     pub vector: Option<String>,
-    /// A text query, embedded by the model of a text-embedded vector (see `quiver create
-    /// --text-field`).
+    /// A text query: on a text-embedded vector (`quiver create --text-field`), embedded by
+    /// its model; on a BM25 vector (`quiver create --bm25-field`), its terms ranked by BM25.
+    /// Without --vector-name, a collection without an unnamed vector searches its only text
+    /// or BM25 vector.
     #[arg(long, conflicts_with_all = ["vector", "vector_file"])]
     pub text: Option<String>,
     /// Read the query from a vector file (.fvecs, .npy, JSON Lines).
@@ -86,17 +88,55 @@ fn from_file(path: &Path, row: u64) -> Result<Vec<f32>> {
     bail!("{}: has {i} vectors, no row {row}", path.display())
 }
 
+/// The vector a text query searches: `name` if given or if the collection has an unnamed
+/// vector, else its only text-embedded or BM25 vector (else `name`, for the engine's error).
+pub(crate) fn text_vector(schema: &Schema, name: &str) -> String {
+    if !name.is_empty()
+        || schema.vectors.contains_key(name)
+        || schema.sparse_vectors.contains_key(name)
+    {
+        return name.to_string();
+    }
+    let dense = schema
+        .vectors
+        .iter()
+        .filter(|(_, k)| k.embedding().is_some())
+        .map(|(n, _)| n);
+    let bm25 = schema
+        .sparse_vectors
+        .iter()
+        .filter(|(_, k)| k.bm25.is_some())
+        .map(|(n, _)| n);
+    let candidates: Vec<&String> = dense.chain(bm25).collect();
+    match candidates.as_slice() {
+        [only] => (*only).clone(),
+        _ => name.to_string(),
+    }
+}
+
 pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
     let filter = a.filter.as_deref().map(parse_filter).transpose()?;
     let db = crate::open_db(data)?;
     let c = db.collection(&a.collection)?;
-    let vector = match (&a.vector, &a.vector_file, &a.text) {
-        (Some(v), _, _) => parse_inline(v)?,
-        (None, Some(f), _) => from_file(f, a.row)?,
+    let schema = c.schema();
+    let vector_name = match &a.text {
+        Some(_) => text_vector(&schema, &a.vector_name),
+        None => a.vector_name.clone(),
+    };
+    let is_bm25 = schema
+        .sparse_vectors
+        .get(&vector_name)
+        .is_some_and(|k| k.bm25.is_some());
+    let vector: QueryVector = match (&a.vector, &a.vector_file, &a.text) {
+        (Some(v), _, _) => parse_inline(v)?.into(),
+        (None, Some(f), _) => from_file(f, a.row)?.into(),
+        (None, None, Some(text)) if is_bm25 => {
+            QueryVector::Sparse(c.bm25_query(&vector_name, text)?)
+        }
         (None, None, Some(text)) => {
             let t = Instant::now();
             let v = c
-                .embed_text(&a.vector_name, &[text.as_str()])?
+                .embed_text(&vector_name, &[text.as_str()])?
                 .pop()
                 .context("the model returned no vector")?;
             if !a.json {
@@ -105,7 +145,7 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
                     t.elapsed().as_secs_f64() * 1e3
                 );
             }
-            v
+            v.into()
         }
         (None, None, None) => bail!("give the query with --vector, --vector-file or --text"),
     };
@@ -115,8 +155,8 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         eprint!("{}", c.explain(f)?);
     }
     let req = SearchRequest {
-        vector_name: a.vector_name.clone(),
-        vector: vector.into(),
+        vector_name,
+        vector,
         k: a.k,
         score_threshold: a.score_threshold,
         with: With {

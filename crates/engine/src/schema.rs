@@ -413,11 +413,125 @@ pub enum Modifier {
 /// One named sparse vector of a collection (Qdrant's `sparse_vectors` entry). Its own map in
 /// the schema, not a [`VectorKind`]: dense vectors have a dimension and a row in every
 /// vector file, sparse ones neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SparseKind {
     #[serde(default)]
     pub modifier: Modifier,
+    /// Set for a BM25 vector, which the engine fills from a payload text field (see
+    /// [`Bm25`]); its modifier is then [`Modifier::Idf`]. Absent from the manifest otherwise;
+    /// a manifest holding it is version 4 (builds without BM25 refuse the collection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bm25: Option<Bm25>,
+}
+
+impl SparseKind {
+    /// A sparse vector with the given modifier.
+    pub fn with_modifier(modifier: Modifier) -> SparseKind {
+        SparseKind {
+            modifier,
+            bm25: None,
+        }
+    }
+
+    /// A BM25 vector filled from payload field `field`.
+    pub fn bm25(bm25: Bm25) -> SparseKind {
+        SparseKind {
+            modifier: Modifier::Idf,
+            bm25: Some(bm25),
+        }
+    }
+}
+
+/// A BM25 vector: at upsert, a point that does not carry it gets it by analysing the text in
+/// its payload field `field` (`quiver_analyzer`: words, lowercase, stop words if
+/// `stop_words`, Snowball stems in `language`) into term ids with their counts in the text;
+/// the row's length is the sum of its counts. A search scores
+/// `Σ idf(t) · q_t · tf·(k1+1) / (tf + k1·(1 − b + b·dl/avgdl))` with the collection's live
+/// statistics at that moment (see `collection/bm25.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bm25 {
+    /// The payload field holding the text.
+    pub field: String,
+    /// The stemmer's language, as [`quiver_analyzer::Language::parse`] reads it.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Whether the language's stop words are dropped (a list exists for English only).
+    #[serde(default = "default_true")]
+    pub stop_words: bool,
+    #[serde(default = "default_k1")]
+    pub k1: f32,
+    #[serde(default = "default_b")]
+    pub b: f32,
+}
+
+fn default_language() -> String {
+    "english".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_k1() -> f32 {
+    1.2
+}
+
+fn default_b() -> f32 {
+    0.75
+}
+
+impl Bm25 {
+    /// English, stop words dropped, k1 = 1.2, b = 0.75, reading payload field `field`.
+    pub fn new(field: &str) -> Bm25 {
+        Bm25 {
+            field: field.to_string(),
+            language: default_language(),
+            stop_words: true,
+            k1: default_k1(),
+            b: default_b(),
+        }
+    }
+
+    /// The analyzer this vector's texts and queries go through.
+    pub fn analyzer(&self) -> std::result::Result<quiver_analyzer::Analyzer, String> {
+        let language = quiver_analyzer::Language::parse(&self.language).ok_or_else(|| {
+            quiver_analyzer::Error::UnknownLanguage {
+                name: self.language.clone(),
+            }
+            .to_string()
+        })?;
+        quiver_analyzer::Analyzer::new(language, self.stop_words).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn params(&self) -> quiver_index::sparse::bm25::Bm25Params {
+        quiver_index::sparse::bm25::Bm25Params {
+            k1: f64::from(self.k1),
+            b: f64::from(self.b),
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(Error::InvalidSchema {
+                reason: format!("bm25 vector `{name}`: {reason}"),
+            })
+        };
+        if self.field.is_empty() {
+            return invalid("the text payload field name is empty".into());
+        }
+        if !(self.k1.is_finite() && (0.0..=1000.0).contains(&self.k1)) {
+            return invalid(format!("k1 = {} must be between 0 and 1000", self.k1));
+        }
+        if !(self.b.is_finite() && (0.0..=1.0).contains(&self.b)) {
+            return invalid(format!("b = {} must be between 0 and 1", self.b));
+        }
+        if let Err(reason) = self.analyzer() {
+            return invalid(reason);
+        }
+        Ok(())
+    }
 }
 
 /// The vectors of a collection, by name. The name `""` is the unnamed default vector.
@@ -450,12 +564,14 @@ impl Schema {
         self
     }
 
-    /// The manifest format version that holds this schema: 4 with multi-vectors, 3 with
-    /// sparse vectors (builds reading only up to an older version refuse the collection as
-    /// written by a newer version, instead of failing on the first upsert they cannot
-    /// decode), else 2.
+    /// The manifest format version that holds this schema: 4 with multi-vectors or a BM25
+    /// vector, 3 with other sparse vectors (builds reading only up to an older version refuse
+    /// the collection as written by a newer version, instead of failing on the first upsert
+    /// they cannot decode), else 2.
     pub(crate) fn manifest_version(&self) -> u32 {
-        if self.vectors.values().any(|k| k.multi_config().is_some()) {
+        if self.vectors.values().any(|k| k.multi_config().is_some())
+            || self.sparse_vectors.values().any(|k| k.bm25.is_some())
+        {
             4
         } else if self.sparse_vectors.is_empty() {
             2
@@ -501,7 +617,17 @@ impl Schema {
                 reason: "a collection needs at least one vector".into(),
             });
         }
-        for name in self.sparse_vectors.keys() {
+        for (name, kind) in &self.sparse_vectors {
+            if let Some(bm25) = &kind.bm25 {
+                bm25.validate(name)?;
+                if kind.modifier != Modifier::Idf {
+                    return Err(Error::InvalidSchema {
+                        reason: format!(
+                            "bm25 vector `{name}` weighs terms by IDF: its modifier must be idf"
+                        ),
+                    });
+                }
+            }
             if self.vectors.contains_key(name) {
                 return Err(Error::InvalidSchema {
                     reason: format!("`{name}` is declared both as a dense and a sparse vector"),

@@ -1,6 +1,7 @@
 //! Segments as the engine holds them: the one mutable segment taking inserts, and sealed,
 //! immutable ones mapped from disk. Both expose the same read [`View`].
 
+use crate::bm25::RowLengths;
 use crate::ops::PreparedPoint;
 use crate::point::SparseVector;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
@@ -14,8 +15,8 @@ use quiver_storage::frame::MappedFile;
 use quiver_storage::multi::MultiFile;
 use quiver_storage::segment::{SegmentFiles, SparseFile};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// Deleted rows of a segment, readable at a snapshot.
 ///
@@ -203,6 +204,8 @@ pub(crate) struct SparseColumn {
     indices: Vec<u32>,
     values: Vec<f32>,
     pub postings: Postings,
+    /// Every row's length (the sum of its values) and their totals, for BM25.
+    pub lengths: RowLengths,
 }
 
 impl Default for SparseColumn {
@@ -212,6 +215,7 @@ impl Default for SparseColumn {
             indices: Vec::new(),
             values: Vec::new(),
             postings: Postings::new(),
+            lengths: RowLengths::default(),
         }
     }
 }
@@ -293,6 +297,9 @@ pub(crate) struct Segment {
     /// Per schema sparse vector, its inverted index (sealed segments only; the mutable
     /// segment keeps its postings with its rows).
     pub postings: Vec<MappedFile>,
+    /// Per schema sparse vector, its rows' lengths, read from the rows at the first BM25
+    /// search (sealed segments only; the mutable segment keeps them with its rows).
+    pub lengths: Vec<OnceLock<RowLengths>>,
     /// Payload field indexes (sealed segments only; the mutable one checks every row).
     /// Replaced as a whole when an index is declared or dropped.
     fields: RwLock<Arc<FieldIndexes>>,
@@ -377,6 +384,7 @@ impl Segment {
             deleted: DeletedBitmap::default(),
             graphs: (0..vectors).map(|_| None).collect(),
             postings: Vec::new(),
+            lengths: Vec::new(),
             fields: RwLock::default(),
         }
     }
@@ -391,12 +399,14 @@ impl Segment {
         postings: Vec<MappedFile>,
         fields: FieldIndexes,
     ) -> Segment {
+        let lengths = files.sparse.iter().map(|_| OnceLock::new()).collect();
         Segment {
             id,
             body: Body::Sealed(files),
             deleted: DeletedBitmap::from_words(deleted),
             graphs,
             postings,
+            lengths,
             fields: RwLock::new(Arc::new(fields)),
         }
     }
@@ -503,8 +513,9 @@ impl Segment {
             column.values.extend_from_slice(&v.values);
             column.offsets.push(column.indices.len());
             column.postings.push(offset, &v.indices, &v.values);
-            // The entry and its posting, 8 bytes each, and the row's offset.
-            bytes += 16 * v.indices.len() as u64 + 8;
+            column.lengths.push(&v.values);
+            // The entry and its posting, 8 bytes each, the row's offset and its length.
+            bytes += 16 * v.indices.len() as u64 + 12;
         }
         for (column, (_, v)) in d.multi.iter_mut().zip(&p.multi) {
             column.values.extend_from_slice(v);

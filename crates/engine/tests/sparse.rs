@@ -17,7 +17,7 @@ use std::time::Duration;
 type Model = BTreeMap<u64, (SparseVector, u64)>;
 
 fn schema(modifier: Modifier) -> Schema {
-    Schema::dense(2, Distance::Dot).with_sparse("s", SparseKind { modifier })
+    Schema::dense(2, Distance::Dot).with_sparse("s", SparseKind::with_modifier(modifier))
 }
 
 /// A random sparse vector over a vocabulary where low indices are common and high ones rare,

@@ -47,7 +47,7 @@ impl App {
             .iter()
             .filter_map(|v| match v {
                 VectorInput::Document { text, .. } => Some(text.as_str()),
-                VectorInput::Dense(_) | VectorInput::Sparse(_) => None,
+                VectorInput::Dense(_) | VectorInput::Sparse(_) | VectorInput::Bm25(_) => None,
             })
             .collect();
         let mut embedded = if texts.is_empty() {
@@ -78,7 +78,7 @@ impl App {
             .map(|v| match v {
                 VectorInput::Dense(v) => Ok(v),
                 // Callers take sparse vectors out first: they are not embedded.
-                VectorInput::Sparse(_) => Err(ApiError::internal(
+                VectorInput::Sparse(_) | VectorInput::Bm25(_) => Err(ApiError::internal(
                     "Service internal error: a sparse vector was sent to the text model",
                 )),
                 VectorInput::Document { .. } => embedded

@@ -167,6 +167,9 @@ pub enum VectorInput {
     Document {
         text: String,
     },
+    /// A text for Qdrant's `qdrant/bm25`: a sparse vector once the target vector is known
+    /// (`crate::bm25`).
+    Bm25(crate::bm25::Bm25Text),
 }
 
 /// A `Document` (`{"text": ..., "model": ...}`), a sparse vector (`{"indices", "values"}`) or
@@ -198,6 +201,12 @@ pub fn vector_input(v: &Value, at: &str) -> ApiResult<VectorInput> {
                         "Format error in JSON body: {at}: unknown field `{key}` of a document, expected `text`, `model` or `options`"
                     )));
                 }
+            }
+            if model.eq_ignore_ascii_case(crate::bm25::MODEL) {
+                return Ok(VectorInput::Bm25(crate::bm25::Bm25Text {
+                    text: text.to_string(),
+                    options: crate::bm25::Options::parse(o.get("options"), at)?,
+                }));
             }
             check_model(model, at)?;
             Ok(VectorInput::Document {
@@ -318,8 +327,9 @@ fn check_model(model: &str, at: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "Wrong input: {at}.model: unknown model `{model}`; this server embeds text with: {}",
-            DOCUMENT_MODELS.join(", ")
+            "Wrong input: {at}.model: unknown model `{model}`; this server embeds text with: {}, and makes sparse BM25 vectors with {}",
+            DOCUMENT_MODELS.join(", "),
+            crate::bm25::MODEL
         )))
     }
 }

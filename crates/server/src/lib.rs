@@ -8,6 +8,7 @@
 
 mod app;
 mod auth;
+mod bm25;
 mod convert;
 mod error;
 mod json;

@@ -192,9 +192,10 @@ fn batch_struct(b: &Value, at: &str) -> ApiResult<Vec<RawPoint>> {
         .collect()
 }
 
-fn resolve_points(app: &App, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
+fn resolve_points(app: &App, c: &Collection, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
     let mut slots = Vec::new();
     let mut inputs = Vec::new();
+    let schema = c.schema();
     let mut points: Vec<Point> = raw
         .into_iter()
         .enumerate()
@@ -205,21 +206,26 @@ fn resolve_points(app: &App, raw: Vec<RawPoint>) -> ApiResult<Vec<Point>> {
                     VectorInput::Sparse(v) => {
                         sparse.insert(name, v);
                     }
+                    VectorInput::Bm25(doc) => {
+                        let at = format!("points[{i}].vector.{name}");
+                        let v = crate::bm25::document(&schema, &name, &doc, &at)?;
+                        sparse.insert(name, v);
+                    }
                     input => {
                         slots.push((i, name));
                         inputs.push(input);
                     }
                 }
             }
-            Point {
+            Ok(Point {
                 sparse,
                 multi: BTreeMap::new(),
                 id: p.id,
                 vectors: BTreeMap::new(),
                 payload: p.payload,
-            }
+            })
         })
-        .collect();
+        .collect::<ApiResult<_>>()?;
     for ((i, name), v) in slots.into_iter().zip(app.embed(inputs)?) {
         if let Some(p) = points.get_mut(i) {
             p.vectors.insert(name, v);
@@ -367,7 +373,7 @@ fn update_vectors(v: &Value, at: &str) -> ApiResult<Update> {
         // The engine's vector update replaces dense vectors only.
         if let Some((name, _)) = vectors
             .iter()
-            .find(|(_, v)| matches!(v, VectorInput::Sparse(_)))
+            .find(|(_, v)| matches!(v, VectorInput::Sparse(_) | VectorInput::Bm25(_)))
         {
             return Err(ApiError::bad_request(format!(
                 "Wrong input: {at}.vector.{name}: updating the sparse vector of an existing point is not supported yet; upsert the point with all of its vectors"
@@ -426,7 +432,7 @@ fn engine_selector(s: Selector) -> quiver_engine::PointSelector {
 
 pub(crate) fn apply(app: &App, c: &Collection, update: Update) -> ApiResult<u64> {
     Ok(match update {
-        Update::Upsert(raw) => c.upsert(resolve_points(app, raw)?)?,
+        Update::Upsert(raw) => c.upsert(resolve_points(app, c, raw)?)?,
         Update::Delete(Selector::Ids(ids)) => {
             c.delete(&ids)?;
             c.last_seq()

@@ -13,9 +13,10 @@ use std::path::Path;
 /// Version log: 1 = the first format; 2 = unknown fields are refused (here and in the
 /// engine's schema and settings), so that a build never drops a setting it does not know;
 /// 3 = the collection uses a feature version 2 builds lack (sparse vectors); 4 = one version 3
-/// builds lack (multi-vectors). Every version up to this one is read. The engine writes the
-/// oldest version that holds what the collection uses (2, 3 with sparse vectors, 4 with
-/// multi-vectors), so an older build refuses exactly the collections it
+/// builds lack (multi-vectors, or a BM25 sparse vector). Every version up to this one is read.
+/// The engine writes the oldest version that holds what the collection uses (2, 3 with sparse
+/// vectors, 4 with multi-vectors or a BM25 one), so an older build refuses exactly the
+/// collections it
 /// could not serve ("written by a newer version") and keeps opening the others.
 pub const MANIFEST_KIND: FileKind = FileKind {
     magic: *b"QVMANIF\n",

@@ -239,6 +239,14 @@ impl Collection {
         let mut query = query.clone();
         let j = self.prepare_sparse(None, &req.vector_name, &mut query)?;
         let settings = self.settings();
+        if let Some(spec) = settings
+            .schema
+            .sparse_vectors
+            .get(&req.vector_name)
+            .and_then(|k| k.bm25.as_ref())
+        {
+            return self.search_bm25(req, &query, j, spec);
+        }
         let modifier = settings
             .schema
             .sparse_vectors
@@ -565,7 +573,12 @@ pub(super) fn idf(points: u64, n: u64) -> f64 {
 }
 
 /// Per query term, the live rows of one segment holding it at snapshot `seq`.
-fn document_frequencies(seg: &Segment, seq: u64, j: usize, terms: &[QueryTerm]) -> Vec<u64> {
+pub(super) fn document_frequencies(
+    seg: &Segment,
+    seq: u64,
+    j: usize,
+    terms: &[QueryTerm],
+) -> Vec<u64> {
     let none_deleted = seg.deleted.count_at(seq) == 0;
     seg.view_at(seq, |v| {
         let live = |r: u32| !v.deleted.is_deleted(r);

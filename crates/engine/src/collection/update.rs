@@ -22,7 +22,8 @@ const FILTER_UPDATE_BYTES: usize = quiver_storage::wal::DEFAULT_MAX_FILE_BYTES a
 impl Collection {
     /// Changes the payloads of existing points (Qdrant's set, overwrite, delete and clear
     /// payload; see [`PayloadUpdate`]). Vectors are kept as stored, a vector embedded from a
-    /// payload text field too (upsert the point to embed it again). Returns the sequence
+    /// payload text field too (upsert the point to embed it again); BM25 vectors, cheap to
+    /// compute, follow their text field. Returns the sequence
     /// number of the (last) logged operation.
     ///
     /// - [`PointSelector::Ids`]: every id must exist, else [`Error::PointNotFound`] and
@@ -49,6 +50,7 @@ impl Collection {
                         let mut payload = self.stored_payload(&p)?;
                         update.apply(&mut payload);
                         p.payload = self.payload_bytes(id, &payload)?;
+                        self.reanalyze(&mut p, &payload)?;
                         points.push(p);
                     }
                     self.encode(Op::Upsert(points))
@@ -76,6 +78,7 @@ impl Collection {
                             }
                             update.apply(&mut payload);
                             p.payload = self.payload_bytes(id, &payload)?;
+                            self.reanalyze(&mut p, &payload)?;
                             bytes += p.encoded_len();
                             points.push(p);
                         }

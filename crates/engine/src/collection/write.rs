@@ -115,6 +115,20 @@ impl Collection {
                 format!("values[{i}] is {x}, not a finite number"),
             ));
         }
+        let counts = schema
+            .sparse_vectors
+            .get(name)
+            .is_some_and(|k| k.bm25.is_some());
+        if counts
+            && point.is_some()
+            && let Some((i, x)) = v.values.iter().enumerate().find(|(_, x)| **x <= 0.0)
+        {
+            return Err(self.sparse_error(
+                point,
+                name,
+                format!("values[{i}] is {x}: a bm25 vector's values are term counts, above 0"),
+            ));
+        }
         let mut order: Vec<usize> = (0..v.indices.len()).collect();
         order.sort_by_key(|&i| v.indices[i]);
         if let Some(pair) = order
@@ -267,11 +281,12 @@ impl Collection {
 
     /// Inserts or replaces points. All points are validated before anything changes: one bad
     /// point rejects the whole batch. A vector embedded from text that a point does not carry
-    /// is computed from the point's payload field (see [`crate::TextEmbedding`]). Returns the
-    /// operation's sequence number.
+    /// is computed from the point's payload field (see [`crate::TextEmbedding`]), a BM25
+    /// vector too (see [`crate::Bm25`]). Returns the operation's sequence number.
     pub fn upsert(&self, mut points: Vec<Point>) -> Result<u64> {
         self.check_usable()?;
         self.embed_missing(&mut points)?;
+        self.analyze_missing(&mut points)?;
         let prepared = points
             .into_iter()
             .map(|p| self.prepare_point(p))

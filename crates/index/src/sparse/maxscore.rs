@@ -15,7 +15,7 @@
 //! rows are visited in ascending order, so a later row tying θ would lose the tie anyway.
 
 use super::format::{BlockEntry, PostingsView, TermEntry};
-use super::{BLOCK, QueryTerm, bound};
+use super::{BLOCK, Dot, QueryTerm, Weighting, bound};
 use crate::{Hit, SearchStats};
 use quiver_kernels::TopK;
 
@@ -29,8 +29,9 @@ fn widen(x: f64) -> f64 {
 }
 
 /// A position in one term's list.
-struct Cursor<'v, 'a> {
+struct Cursor<'v, 'a, W: Weighting> {
     view: &'v PostingsView<'a>,
+    weighting: &'v W,
     q: f32,
     /// The most one of its postings adds to a score.
     ub: f64,
@@ -47,13 +48,19 @@ struct Cursor<'v, 'a> {
     doc: u32,
 }
 
-impl<'v, 'a> Cursor<'v, 'a> {
-    fn new(view: &'v PostingsView<'a>, t: TermEntry, q: f32) -> Cursor<'v, 'a> {
+impl<'v, 'a, W: Weighting> Cursor<'v, 'a, W> {
+    fn new(
+        view: &'v PostingsView<'a>,
+        weighting: &'v W,
+        t: TermEntry,
+        q: f32,
+    ) -> Cursor<'v, 'a, W> {
         let block = t.first_block as usize;
         let mut c = Cursor {
             view,
+            weighting,
             q,
-            ub: bound(q, t.min, t.max),
+            ub: bound(q, weighting.range(t.min, t.max)),
             block,
             entry: view.block_at(block),
             end: block.saturating_add(t.blocks as usize),
@@ -90,7 +97,7 @@ impl<'v, 'a> Cursor<'v, 'a> {
     /// The most this list can add to row `target`'s score, from its block's bounds.
     fn block_bound(&mut self, target: u32) -> f64 {
         match self.shallow(target) {
-            Some(e) if e.first <= target => bound(self.q, e.min, e.max),
+            Some(e) if e.first <= target => bound(self.q, self.weighting.range(e.min, e.max)),
             _ => 0.0,
         }
     }
@@ -120,13 +127,13 @@ impl<'v, 'a> Cursor<'v, 'a> {
         }
     }
 
-    /// `q ×` the weight at the current row, in f64.
+    /// `q ×` the value of the weight at the current row, in f64.
     fn contribution(&self) -> f64 {
         let w = self
             .decoded
             .and_then(|e| self.view.weight(e.start + self.pos as u64))
             .unwrap_or(0.0);
-        f64::from(self.q) * f64::from(w)
+        f64::from(self.q) * self.weighting.value(w, self.doc)
     }
 }
 
@@ -139,13 +146,28 @@ pub fn search(
     k: usize,
     accept: impl Fn(u32) -> bool,
 ) -> (Vec<Hit>, SearchStats) {
+    search_weighted(view, query, k, &Dot, accept)
+}
+
+/// As [`search`], each posting's weight turned into its value by `weighting` (the score of a
+/// row is the sum over shared terms of the query weight times that value).
+pub fn search_weighted<W: Weighting>(
+    view: &PostingsView<'_>,
+    query: &[QueryTerm],
+    k: usize,
+    weighting: &W,
+    accept: impl Fn(u32) -> bool,
+) -> (Vec<Hit>, SearchStats) {
     let mut stats = SearchStats::default();
     if k == 0 {
         return (Vec::new(), stats);
     }
-    let mut cursors: Vec<Cursor<'_, '_>> = query
+    let mut cursors: Vec<Cursor<'_, '_, W>> = query
         .iter()
-        .filter_map(|q| view.term(q.term).map(|t| Cursor::new(view, t, q.weight)))
+        .filter_map(|q| {
+            view.term(q.term)
+                .map(|t| Cursor::new(view, weighting, t, q.weight))
+        })
         .collect();
     cursors.sort_by(|a, b| a.ub.total_cmp(&b.ub));
     // prefix[i]: bound of a row found only in lists 0..=i.

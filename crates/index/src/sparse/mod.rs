@@ -13,9 +13,14 @@
 //!   bound cannot lift a row into the top-k only score rows found in the others, and a row's
 //!   bound is tightened with the block maxima before any of those lists is decoded.
 //!
+//! - [`bm25`]: the BM25 [`Weighting`], which turns a stored term count into its saturated,
+//!   length-normalised value at query time, so that the collection's statistics of the
+//!   moment (average length) are used without rewriting any posting.
+//!
 //! Like the rest of this crate: no I/O, rows are `u32` offsets, `accept(offset)` decides which
 //! rows may be returned (deleted rows, filters).
 
+pub mod bm25;
 pub mod format;
 pub mod maxscore;
 pub mod postings;
@@ -33,11 +38,36 @@ pub struct QueryTerm {
     pub weight: f32,
 }
 
-/// The most a posting of weight in `[min, max]` can add to a score for query weight `q`,
-/// and never less than 0: a row not in the list gets 0 from it.
+/// How a posting's stored weight becomes the value its query term's weight multiplies.
+/// Searches are generic over it: [`Dot`] for plain sparse vectors, [`bm25::Bm25`] for BM25.
+pub trait Weighting {
+    /// The value of a posting with stored weight `w` at row `row`.
+    fn value(&self, w: f32, row: u32) -> f64;
+    /// Bounds `[lo, hi]` of [`Weighting::value`] over stored weights in `[min, max]`, at any
+    /// row: what block-max MaxScore skips on, so `hi` must never be below a true value.
+    fn range(&self, min: f32, max: f32) -> (f64, f64);
+}
+
+/// The stored weight as it is: the score is the dot product.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dot;
+
+impl Weighting for Dot {
+    #[inline]
+    fn value(&self, w: f32, _row: u32) -> f64 {
+        f64::from(w)
+    }
+
+    fn range(&self, min: f32, max: f32) -> (f64, f64) {
+        (f64::from(min), f64::from(max))
+    }
+}
+
+/// The most a posting valued in `[lo, hi]` can add to a score for query weight `q`, and
+/// never less than 0: a row not in the list gets 0 from it.
 #[inline]
-pub(crate) fn bound(q: f32, min: f32, max: f32) -> f64 {
-    let (q, lo, hi) = (f64::from(q), f64::from(min), f64::from(max));
+pub(crate) fn bound(q: f32, (lo, hi): (f64, f64)) -> f64 {
+    let q = f64::from(q);
     (q * lo).max(q * hi).max(0.0)
 }
 

@@ -4,7 +4,7 @@
 //! one ([`crate::sparse::format::encode`]). Searched term at a time into a score per row:
 //! the mutable segment is small (a seal threshold) and has no blocks to skip with.
 
-use super::QueryTerm;
+use super::{Dot, QueryTerm, Weighting};
 use crate::{Hit, SearchStats};
 use quiver_kernels::TopK;
 use std::collections::HashMap;
@@ -68,6 +68,18 @@ impl Postings {
         k: usize,
         accept: impl Fn(u32) -> bool,
     ) -> (Vec<Hit>, SearchStats) {
+        self.search_weighted(query, rows, k, &Dot, accept)
+    }
+
+    /// As [`Postings::search`], each posting's weight turned into its value by `weighting`.
+    pub fn search_weighted<W: Weighting>(
+        &self,
+        query: &[QueryTerm],
+        rows: u32,
+        k: usize,
+        weighting: &W,
+        accept: impl Fn(u32) -> bool,
+    ) -> (Vec<Hit>, SearchStats) {
         let mut stats = SearchStats::default();
         if k == 0 {
             return (Vec::new(), stats);
@@ -78,7 +90,7 @@ impl Postings {
             let list = &list[..list.partition_point(|&(r, _)| r < rows)];
             stats.distance_computations += list.len() as u64;
             for &(r, w) in list {
-                *scores.entry(r).or_default() += f64::from(q.weight) * f64::from(w);
+                *scores.entry(r).or_default() += f64::from(q.weight) * weighting.value(w, r);
             }
         }
         let mut top = TopK::new(k);

@@ -261,7 +261,7 @@ fn sparse_vectors(v: Option<&Value>) -> ApiResult<BTreeMap<String, SparseKind>> 
                 "Wrong input: {at}.index.datatype: `{dt}` is not supported; sparse values are stored as float32"
             )));
         }
-        out.insert(name.clone(), SparseKind { modifier });
+        out.insert(name.clone(), SparseKind::with_modifier(modifier));
     }
     Ok(out)
 }

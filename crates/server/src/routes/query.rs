@@ -250,7 +250,7 @@ impl Plan {
             format!("vector `{}`", self.using)
         };
         match &self.input {
-            Some(Input::Vector(VectorInput::Sparse(_))) if !sparse => {
+            Some(Input::Vector(VectorInput::Sparse(_) | VectorInput::Bm25(_))) if !sparse => {
                 return Err(ApiError::bad_request(format!(
                     "Wrong input: {at}query: a sparse query ({{\"indices\", \"values\"}}) cannot search {name}, which is dense; give `using` the name of a sparse vector"
                 )));
@@ -314,6 +314,12 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
         None => return scroll_as_query(c, &plan, with),
         Some(Input::Vector(VectorInput::Dense(v))) => QueryVector::Dense(v),
         Some(Input::Vector(VectorInput::Sparse(v))) => QueryVector::Sparse(v),
+        Some(Input::Vector(VectorInput::Bm25(doc))) => QueryVector::Sparse(crate::bm25::query(
+            &c.schema(),
+            &plan.using,
+            &doc.text,
+            "query",
+        )?),
         Some(Input::Vector(VectorInput::Document { .. })) => QueryVector::Dense(
             embedded.ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?,
         ),
@@ -414,7 +420,9 @@ async fn answer(
                 && !matches!(
                     p.input,
                     Some(Input::Vector(
-                        VectorInput::Document { .. } | VectorInput::Sparse(_)
+                        VectorInput::Document { .. }
+                            | VectorInput::Sparse(_)
+                            | VectorInput::Bm25(_)
                     )) | None
                 )
         });
