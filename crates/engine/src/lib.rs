@@ -46,8 +46,8 @@ pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
-    CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS,
-    Modifier, Quantization, Schema, SettingsPatch, SparseKind, TEXT_MODEL, TEXT_MODEL_DIM,
-    TextEmbedding, VectorKind,
+    CollectionConfig, DEFAULT_FILTER_SCAN_FRACTION, Distance, IndexKind, LeanVec, LeanVecFit,
+    LeanVecPrimary, LeanVecSecondary, MAX_DIM, MIN_GRAPH_ROWS, Modifier, Quantization, Schema,
+    SettingsPatch, SparseKind, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
 };
 pub use update::{PayloadUpdate, PointSelector};
