@@ -143,7 +143,9 @@ fn mean(rows: &[f32], dim: usize) -> Vec<f64> {
 }
 
 fn trace(m: &[f64], d: usize) -> f64 {
-    (0..d).map(|i| m.get(i * d + i).copied().unwrap_or(0.0)).sum()
+    (0..d)
+        .map(|i| m.get(i * d + i).copied().unwrap_or(0.0))
+        .sum()
 }
 
 /// `P·K` for `P` (`k × d`) and symmetric `K` (`d × d`), both row-major: `k × d`.
@@ -306,7 +308,10 @@ impl Projection {
         out.par_chunks_mut(self.dims * 256)
             .zip(rows.par_chunks(self.dim * 256))
             .for_each(|(out, rows)| {
-                for (o, x) in out.chunks_exact_mut(self.dims).zip(rows.chunks_exact(self.dim)) {
+                for (o, x) in out
+                    .chunks_exact_mut(self.dims)
+                    .zip(rows.chunks_exact(self.dim))
+                {
                     for (v, p) in o.iter_mut().zip(self.matrix.chunks_exact(self.dim)) {
                         *v = quiver_kernels::dot(p, x);
                     }
@@ -372,11 +377,14 @@ impl Projection {
             ));
         }
         let fit = match (word(8)?, f32::from_bits(word(12)?), word(16)?) {
-            (0, b, 0) if b == 0.0 => Fit::Id,
+            (0, 0.0, 0) => Fit::Id,
             (1, beta, queries) if (0.0..=1.0).contains(&beta) => Fit::Ood { beta, queries },
             (f, b, q) => return Err(format!("bad fit {f} (beta {b}, {q} queries)")),
         };
-        if bytes.get(20..HEADER).is_none_or(|r| r.iter().any(|&b| b != 0)) {
+        if bytes
+            .get(20..HEADER)
+            .is_none_or(|r| r.iter().any(|&b| b != 0))
+        {
             return Err("reserved header bytes are not zero".into());
         }
         let expected = dims
