@@ -8,8 +8,8 @@ use crate::bench_filters;
 use crate::sysinfo::{self, Measured};
 use anyhow::{Context, Result, bail};
 use quiver_engine::{
-    CollectionConfig, Database, DatabaseOptions, Distance, Durability, IndexKind, Point,
-    Quantization, Schema, SearchRequest, VectorKind,
+    CollectionConfig, Database, DatabaseOptions, Distance, Durability, IndexKind, LeanVecSecondary,
+    Point, Quantization, Schema, SearchRequest, VectorKind,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// most this fraction of the rows (0: graph unless under 1,000 candidates; 1: always scan).
     #[arg(long, default_value_t = quiver_engine::DEFAULT_FILTER_SCAN_FRACTION)]
     pub filter_scan_fraction: f64,
+    /// LeanVec-OOD: learn the projection from the dataset's queries that are not searched
+    /// (those after the first --queries), so that it is tested on queries it has not seen.
+    #[arg(long, conflicts_with = "leanvec_queries")]
+    pub leanvec_train_on_unsearched: bool,
 }
 
 struct Dataset {
@@ -166,6 +170,13 @@ fn index_params(index: IndexKind, metric: &str, ef: serde_json::Value) -> serde_
                 params["storage"] = json!("lvq4");
                 params["rerank"] = json!("lvq4x8");
             }
+            Quantization::LeanVec(lean) => {
+                params["storage"] = json!(lean.to_string());
+                params["rerank"] = json!(match lean.secondary {
+                    LeanVecSecondary::Lvq8 => "lvq8",
+                    _ => "f32",
+                });
+            }
             _ => {}
         }
         params["m"] = json!(m);
@@ -253,6 +264,16 @@ pub fn run(a: BenchArgs, data: Option<PathBuf>) -> Result<()> {
         ..CollectionConfig::default()
     };
     let c = db.create_collection("bench", schema, config)?;
+    a.index.store_query_sample(&c, "")?;
+    if a.leanvec_train_on_unsearched {
+        if nq >= nq_all {
+            bail!(
+                "--leanvec-train-on-unsearched needs --queries below the {nq_all} queries of the dataset"
+            );
+        }
+        let unsearched = queries.get(nq * dim..).unwrap_or_default();
+        crate::store_query_sample(&c, "", unsearched, nq_all - nq, dim)?;
+    }
     let (filters, mut payloads) = match &a.filters {
         Some(path) => {
             let filters = bench_filters::read_filters(path)?;

@@ -250,6 +250,8 @@ pub fn run(data: &Path, args: ImportArgs) -> Result<()> {
     };
 
     declare_indexes(&collection, &args)?;
+    args.index
+        .store_query_sample(&collection, &args.vector_name)?;
 
     // Pass 2: import.
     let mut reader = VectorReader::open(&path, format, &fields)?;
@@ -422,6 +424,8 @@ fn import_documents(data: &Path, args: &ImportArgs, text_field: &str) -> Result<
     };
 
     declare_indexes(&collection, args)?;
+    args.index
+        .store_query_sample(&collection, &args.vector_name)?;
 
     // Pass 2: import; the engine embeds each batch before logging it.
     let mut reader = TextReader::open(path)?;

@@ -200,9 +200,17 @@ pub(crate) struct IndexArgs {
     /// HNSW: what the graph search traverses on: lvq8 (one byte per dimension; the best
     /// candidates are re-scored with the f32 vectors), lvq4 (half a byte; the whole beam
     /// re-scored with the f32 vectors), lvq4x8 (half a byte, and the whole beam re-scored on
-    /// 8-bit residual codes: the f32 vectors are not read) or none (the f32 vectors).
+    /// 8-bit residual codes: the f32 vectors are not read), none (the f32 vectors), or
+    /// LeanVec: leanvec-id:D or leanvec-ood:D (codes of the vectors projected to D dimensions,
+    /// the whole beam re-scored at full dimension), optionally followed by
+    /// :PRIMARY:SECONDARY, the codes of the projected vectors (lvq8 or lvq4) and what the beam
+    /// is re-scored on (lvq8 codes or the f32 vectors); default :lvq8:lvq8.
     #[arg(long, default_value = "lvq8")]
     pub quantization: String,
+    /// LeanVec-OOD: a sample of queries (.fvecs) to learn the projection from, stored with
+    /// the collection and used by every later seal.
+    #[arg(long)]
+    pub leanvec_queries: Option<PathBuf>,
 }
 
 impl IndexArgs {
@@ -226,6 +234,44 @@ impl IndexArgs {
             other => bail!("unknown index `{other}`: use flat or hnsw"),
         }
     }
+}
+
+impl IndexArgs {
+    /// Stores the rows of `--leanvec-queries`, if given, as the query sample of `vector`.
+    pub(crate) fn store_query_sample(
+        &self,
+        c: &quiver_engine::Collection,
+        vector: &str,
+    ) -> Result<()> {
+        let Some(path) = &self.leanvec_queries else {
+            return Ok(());
+        };
+        let (rows, n, dim) = quiver_formats::read_fvecs(path)
+            .with_context(|| format!("cannot read --leanvec-queries {}", path.display()))?;
+        store_query_sample(c, vector, &rows, n, dim)
+            .with_context(|| format!("--leanvec-queries {}", path.display()))
+    }
+}
+
+/// Stores `n` queries of dimension `dim` (row-major `rows`) as the query sample of `vector`.
+pub(crate) fn store_query_sample(
+    c: &quiver_engine::Collection,
+    vector: &str,
+    rows: &[f32],
+    n: usize,
+    dim: usize,
+) -> Result<()> {
+    let queries: Vec<Vec<f32>> = rows
+        .chunks_exact(dim.max(1))
+        .take(n)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let stored = c.set_query_sample(vector, &queries)?;
+    eprintln!(
+        "stored {stored} of {n} queries as the LeanVec query sample of vector {vector:?} in `{}`",
+        c.name()
+    );
+    Ok(())
 }
 
 pub(crate) fn parse_distance(s: &str) -> Result<Distance, String> {
@@ -352,7 +398,10 @@ fn run(cli: Cli) -> Result<()> {
             };
             let schema = Schema {
                 sparse_vectors,
-                vectors: kind.map(|k| (a.vector_name, k)).into_iter().collect(),
+                vectors: kind
+                    .map(|k| (a.vector_name.clone(), k))
+                    .into_iter()
+                    .collect(),
             };
             let config = CollectionConfig {
                 seal_threshold_bytes: a.seal_threshold_mb.checked_mul(1 << 20).ok_or_else(
@@ -360,7 +409,8 @@ fn run(cli: Cli) -> Result<()> {
                 )?,
                 ..CollectionConfig::default()
             };
-            db.create_collection(&a.collection, schema, config)?;
+            let c = db.create_collection(&a.collection, schema, config)?;
+            a.index.store_query_sample(&c, &a.vector_name)?;
             eprintln!(
                 "created collection `{}` in {}",
                 a.collection,

@@ -48,8 +48,9 @@ pub use quiver_embed_api::{BoxError, TextEmbedder};
 pub use quiver_filter::{Filter, IndexKind as FieldIndexKind};
 pub use quiver_storage::PointId;
 pub use schema::{
-    Bm25, CollectionConfig, Comparator, DEFAULT_FILTER_SCAN_FRACTION, DEFAULT_MAX_TOKENS,
-    Distance, IndexKind, MAX_DIM, MIN_GRAPH_ROWS, Modifier, Muvera, Quantization, Schema,
-    SettingsPatch, SparseKind, TEXT_MODEL, TEXT_MODEL_DIM, TextEmbedding, VectorKind,
+    Bm25, CollectionConfig, Comparator, DEFAULT_FILTER_SCAN_FRACTION, DEFAULT_MAX_TOKENS, Distance,
+    IndexKind, LeanVec, LeanVecFit, LeanVecPrimary, LeanVecSecondary, MAX_DIM, MIN_GRAPH_ROWS,
+    Modifier, Muvera, Quantization, Schema, SettingsPatch, SparseKind, TEXT_MODEL, TEXT_MODEL_DIM,
+    TextEmbedding, VectorKind,
 };
 pub use update::{PayloadUpdate, PointSelector};

@@ -99,30 +99,147 @@ pub enum Quantization {
     /// are not read by a search. Scores are those of the two-level reconstruction, within
     /// `step / 510` per coordinate of the original.
     Lvq4x8,
+    /// LeanVec: the graph is built and traversed on LVQ codes of the rows projected to
+    /// `dims < dim` dimensions by a projection learned at seal time, and the whole beam is
+    /// re-scored at full dimension (see [`LeanVec`]). Stored in the manifest as
+    /// `{"leanvec": {...}}`.
+    #[serde(rename = "leanvec")]
+    LeanVec(LeanVec),
+}
+
+/// LeanVec storage of a vector (`quiver_index::leanvec`): what the projection is learned
+/// from, its output dimension, and the codes on each side of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeanVec {
+    /// Dimensions `d'` of the projected rows, `1 ≤ d' ≤ dim`.
+    pub dims: usize,
+    pub fit: LeanVecFit,
+    /// The codes of the projected rows the graph is built and traversed on.
+    pub primary: LeanVecPrimary,
+    /// What the beam is re-scored on, at full dimension.
+    pub secondary: LeanVecSecondary,
+}
+
+/// What a LeanVec projection is learned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LeanVecFit {
+    /// LeanVec-ID: the base rows alone (queries look like them).
+    Id,
+    /// LeanVec-OOD: the base rows and a sample of queries
+    /// ([`crate::Collection::set_query_sample`]); without a sample, as ID.
+    Ood,
+}
+
+/// Codes of the projected rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LeanVecPrimary {
+    Lvq8,
+    Lvq4,
+}
+
+/// What the beam is re-scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LeanVecSecondary {
+    /// LVQ-8 codes of the full rows (a quarter of the `f32` rows; the rows are not read).
+    Lvq8,
+    /// The `f32` rows themselves.
+    F32,
 }
 
 impl Quantization {
     /// Every name [`Quantization::parse`] accepts, for error messages.
-    pub const NAMES: &str = "none, lvq8, lvq4 or lvq4x8";
+    pub const NAMES: &str = "none, lvq8, lvq4, lvq4x8, leanvec-id:<dims> or leanvec-ood:<dims> \
+        (optionally followed by :<primary lvq8|lvq4>:<secondary lvq8|f32>, default :lvq8:lvq8)";
 
     pub fn parse(s: &str) -> Option<Quantization> {
-        match s.to_ascii_lowercase().as_str() {
+        let s = s.to_ascii_lowercase();
+        match s.as_str() {
             "none" | "f32" => Some(Quantization::None),
             "lvq8" | "lvq" => Some(Quantization::Lvq8),
             "lvq4" => Some(Quantization::Lvq4),
             "lvq4x8" => Some(Quantization::Lvq4x8),
-            _ => None,
+            _ => LeanVec::parse(&s).map(Quantization::LeanVec),
         }
     }
 
-    /// The name [`Quantization::parse`] reads back (as stored in the manifest).
+    /// The kind's name: what [`Quantization::parse`] reads back for every kind but LeanVec,
+    /// whose parameters follow the name in the [`std::fmt::Display`] form.
     pub fn name(self) -> &'static str {
         match self {
             Quantization::None => "none",
             Quantization::Lvq8 => "lvq8",
             Quantization::Lvq4 => "lvq4",
             Quantization::Lvq4x8 => "lvq4x8",
+            Quantization::LeanVec(_) => "leanvec",
         }
+    }
+}
+
+/// The form [`Quantization::parse`] reads back, parameters included.
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Quantization::LeanVec(l) => write!(f, "{l}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+impl LeanVec {
+    /// `leanvec-id:<dims>` or `leanvec-ood:<dims>`, optionally followed by
+    /// `:<primary>:<secondary>` (default `:lvq8:lvq8`). Lower case.
+    fn parse(s: &str) -> Option<LeanVec> {
+        let mut parts = s.split(':');
+        let fit = match parts.next()? {
+            "leanvec-id" => LeanVecFit::Id,
+            "leanvec-ood" => LeanVecFit::Ood,
+            _ => return None,
+        };
+        let dims = parts.next()?.parse().ok()?;
+        let primary = match parts.next() {
+            None | Some("lvq8") => LeanVecPrimary::Lvq8,
+            Some("lvq4") => LeanVecPrimary::Lvq4,
+            Some(_) => return None,
+        };
+        let secondary = match parts.next() {
+            None | Some("lvq8") => LeanVecSecondary::Lvq8,
+            Some("f32") => LeanVecSecondary::F32,
+            Some(_) => return None,
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(LeanVec {
+            dims,
+            fit,
+            primary,
+            secondary,
+        })
+    }
+}
+
+impl std::fmt::Display for LeanVec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fit = match self.fit {
+            LeanVecFit::Id => "id",
+            LeanVecFit::Ood => "ood",
+        };
+        let primary = match self.primary {
+            LeanVecPrimary::Lvq8 => "lvq8",
+            LeanVecPrimary::Lvq4 => "lvq4",
+        };
+        let secondary = match self.secondary {
+            LeanVecSecondary::Lvq8 => "lvq8",
+            LeanVecSecondary::F32 => "f32",
+        };
+        write!(f, "leanvec-{fit}:{}:{primary}:{secondary}", self.dims)
     }
 }
 
@@ -659,6 +776,19 @@ impl Schema {
                 return Err(Error::InvalidSchema {
                     reason: format!(
                         "vector `{name}`: hnsw m = {m} must be in 2..=512 and ef_construction = {ef_construction} in 1..=10000"
+                    ),
+                });
+            }
+            if let IndexKind::Hnsw {
+                quantization: Quantization::LeanVec(l),
+                ..
+            } = kind.index()
+                && !(1..=dim).contains(&l.dims)
+            {
+                return Err(Error::InvalidSchema {
+                    reason: format!(
+                        "vector `{name}`: leanvec dims = {} must be in 1..={dim} (the vector's dimension)",
+                        l.dims
                     ),
                 });
             }

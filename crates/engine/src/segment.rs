@@ -7,6 +7,7 @@ use crate::point::SparseVector;
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use quiver_filter::FieldIndexes;
 use quiver_index::hnsw::HnswGraph;
+use quiver_index::leanvec::Projection;
 use quiver_index::lvq::Lvq8;
 use quiver_index::lvq4::Lvq4;
 use quiver_index::sparse::postings::Postings;
@@ -318,6 +319,26 @@ pub(crate) enum Codes {
     /// LVQ-8: the best candidates are re-scored with the `f32` rows.
     Lvq8(Lvq8),
     /// LVQ-4 (re-scored with the `f32` rows) or LVQ-4x8 (re-scored on its residual codes).
+    Lvq4(Lvq4),
+    /// LeanVec: codes of the projected rows, re-scored at full dimension.
+    LeanVec(Box<LeanVecCodes>),
+}
+
+/// A LeanVec graph's codes: the projection, the codes of the projected rows the graph is
+/// traversed on, and the full-dimension LVQ-8 codes its beam is re-scored on (`None`: the
+/// `f32` rows).
+#[derive(Debug)]
+pub(crate) struct LeanVecCodes {
+    pub projection: Projection,
+    pub primary: ReducedCodes,
+    pub secondary: Option<Lvq8>,
+}
+
+/// Codes of LeanVec's projected rows.
+#[derive(Debug)]
+pub(crate) enum ReducedCodes {
+    Lvq8(Lvq8),
+    /// Without residual codes.
     Lvq4(Lvq4),
 }
 

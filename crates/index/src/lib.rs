@@ -5,9 +5,11 @@
 //! offsets (deleted rows, later filters) and maps offsets back to points. Scores are always
 //! "higher is better" ([`Metric::score`]); the engine converts to user-facing distances.
 
+mod eigen;
 pub mod flat;
 pub mod hnsw;
 mod huge;
+pub mod leanvec;
 pub mod lvq;
 pub mod lvq4;
 mod metric;

@@ -8,6 +8,12 @@
 //! deleted-<g>   magic QVDELET\n     meta [rows, count] body: ceil(rows / 64) u64 LE words, bit r = row r deleted
 //! hnsw-<i>      magic QVHNSW\x1a\n  meta [rows]        body: the graph over vector <i> (quiver_index::hnsw)
 //! lvq8-<i>      magic QVLVQ8\x1a\n  meta [rows, dim]   body: LVQ-8 codes of vector <i> (quiver_index::lvq)
+//! lvq4-<i>      magic QVLVQ4\x1a\n  meta [rows, dim, residual]   body: LVQ-4 codes (quiver_index::lvq4)
+//! leanvec-<i>   magic QVLEANV\n     meta [dim, dims]   body: LeanVec projection (quiver_index::leanvec);
+//!                                                             lvq8-<i>/lvq4-<i> then code the
+//!                                                             projected rows, dims wide
+//! rescore-<i>   magic QVLVQ8\x1a\n  meta [rows, dim]   body: LVQ-8 codes of the full rows (LeanVec's
+//!                                                             secondary)
 //! fields        magic QVFIELD\n     meta [rows]        body: payload field indexes (quiver_filter::FieldIndexes)
 //! sparse-<j>    magic QVSPARS\n     meta [rows, nnz]   body: (rows + 1) u64 LE entry offsets, nnz u32 LE
 //!                                                             indices, nnz f32 LE values; a row's
@@ -77,6 +83,25 @@ pub const LVQ4_KIND: FileKind = FileKind {
 
 pub fn lvq4_file(i: usize) -> String {
     format!("lvq4-{i}")
+}
+
+/// A LeanVec projection of vector `<i>` (body format:
+/// `quiver_index::leanvec::Projection::to_bytes`; `meta = [dim, dims, 0, 0]`). Beside it,
+/// `lvq8-<i>` or `lvq4-<i>` hold the codes of the *projected* rows (`dims` wide), and
+/// `rescore-<i>` the LVQ-8 codes of the full rows when they are the secondary.
+pub const LEANVEC_KIND: FileKind = FileKind {
+    magic: *b"QVLEANV\n",
+    version: 1,
+};
+
+pub fn leanvec_file(i: usize) -> String {
+    format!("leanvec-{i}")
+}
+
+/// LVQ-8 codes of the full rows of vector `<i>` that a LeanVec search re-scores on (kind
+/// [`LVQ8_KIND`], `meta = [rows, dim, 0, 0]`).
+pub fn rescore_file(i: usize) -> String {
+    format!("rescore-{i}")
 }
 
 /// Adds an index file to a segment directory that is not yet named by a manifest, and fsyncs

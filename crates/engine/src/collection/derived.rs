@@ -1,6 +1,8 @@
 //! Derived data of a sealed segment: graphs, LVQ codes and payload field indexes.
 
+use super::leanvec::{build_leanvec, load_leanvec};
 use super::*;
+use crate::segment::ReducedCodes;
 use quiver_index::sparse::format::{self as sparse_format, PostingsView};
 use quiver_index::sparse::postings::Postings;
 use quiver_storage::frame::MappedFile;
@@ -20,7 +22,7 @@ impl Collection {
                 .vectors
                 .values()
                 .enumerate()
-                .map(|(i, kind)| build_graph(&self.name, files, i, kind))
+                .map(|(i, kind)| build_graph(&self.name, &self.dir, files, i, kind))
                 .collect()
         })
     }
@@ -51,12 +53,14 @@ impl Collection {
 pub(super) const GRAPH_SEED: u64 = 0x5155_4956_4552;
 
 /// Builds the graph (and its LVQ codes) of vector `i` of a segment if its schema and size
-/// call for one, and writes the codes (`lvq8-<i>` or `lvq4-<i>`) and `hnsw-<i>` into the
-/// segment's directory, each
+/// call for one, and writes the codes (`lvq8-<i>` or `lvq4-<i>`, and for LeanVec `leanvec-<i>`
+/// and maybe `rescore-<i>`) and `hnsw-<i>` into the segment's directory, each
 /// replaced atomically (they are derived data: a rebuild may replace a damaged file of a
-/// published segment). To be run in the build pool.
+/// published segment). LeanVec-OOD reads the query sample from the collection directory
+/// `dir`. To be run in the build pool.
 pub(super) fn build_graph(
     collection: &str,
+    dir: &Path,
     files: &segfiles::SegmentFiles,
     i: usize,
     kind: &VectorKind,
@@ -128,6 +132,32 @@ pub(super) fn build_graph(
                 hnsw::build_with_codes(rows, dim, metric, params, None, Some(&codes), &report);
             (graph, Some(Codes::Lvq4(codes)))
         }
+        Quantization::LeanVec(lean) => {
+            // On the projected rows and their codes: the graph lives in the reduced space,
+            // where the search traverses it.
+            let (codes, reduced) = build_leanvec(collection, dir, files, i, kind, lean)?;
+            let graph = match &codes.primary {
+                ReducedCodes::Lvq8(c) => hnsw::build_with_codes(
+                    &reduced,
+                    lean.dims,
+                    metric,
+                    params,
+                    None,
+                    Some(c),
+                    &report,
+                ),
+                ReducedCodes::Lvq4(c) => hnsw::build_with_codes(
+                    &reduced,
+                    lean.dims,
+                    metric,
+                    params,
+                    None,
+                    Some(c),
+                    &report,
+                ),
+            };
+            (graph, Some(Codes::LeanVec(Box::new(codes))))
+        }
         Quantization::None => (hnsw::build(rows, dim, metric, params, None, &report), None),
     };
     let graph = graph.map_err(index_error)?;
@@ -146,6 +176,7 @@ pub(super) fn build_graph(
 /// the segment's vectors (in `pool`) with a warning, instead of failing the open.
 pub(super) fn load_graphs(
     collection: &str,
+    dir: &Path,
     schema: &Schema,
     files: &segfiles::SegmentFiles,
     pool: &rayon::ThreadPool,
@@ -166,7 +197,7 @@ pub(super) fn load_graphs(
                 log::warn!(
                     "collection `{collection}`: {e}; rebuilding the graph of vector {i} from the segment's vectors"
                 );
-                graphs.push(pool.install(|| build_graph(collection, files, i, kind))?);
+                graphs.push(pool.install(|| build_graph(collection, dir, files, i, kind))?);
             }
         }
     }
@@ -200,6 +231,9 @@ fn load_graph(
         Quantization::Lvq8 => Some(Codes::Lvq8(load_lvq8(files, i, dim)?)),
         Quantization::Lvq4 => Some(Codes::Lvq4(load_lvq4(files, i, dim, false)?)),
         Quantization::Lvq4x8 => Some(Codes::Lvq4(load_lvq4(files, i, dim, true)?)),
+        Quantization::LeanVec(lean) => {
+            Some(Codes::LeanVec(Box::new(load_leanvec(files, i, dim, lean)?)))
+        }
         Quantization::None => None,
     };
     Ok(GraphIndex { graph, codes })
@@ -207,7 +241,15 @@ fn load_graph(
 
 /// Loads the LVQ-8 codes of vector `i` and checks they fit the segment.
 pub(super) fn load_lvq8(files: &segfiles::SegmentFiles, i: usize, dim: usize) -> Result<Lvq8> {
-    let name = segfiles::lvq8_file(i);
+    load_lvq8_named(files, segfiles::lvq8_file(i), dim)
+}
+
+/// Loads LVQ-8 codes from file `name` of the segment and checks they fit it (`dim` wide).
+pub(super) fn load_lvq8_named(
+    files: &segfiles::SegmentFiles,
+    name: String,
+    dim: usize,
+) -> Result<Lvq8> {
     let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::LVQ8_KIND)?;
     let path = files.dir.join(&name);
     let codes = Lvq8::from_bytes(&body).map_err(|message| Error::Corrupt {
@@ -230,7 +272,12 @@ pub(super) fn load_lvq8(files: &segfiles::SegmentFiles, i: usize, dim: usize) ->
 
 /// Loads the LVQ-4 codes of vector `i` and checks they fit the segment and the schema
 /// (residual codes present exactly when it asks for LVQ-4x8).
-fn load_lvq4(files: &segfiles::SegmentFiles, i: usize, dim: usize, residual: bool) -> Result<Lvq4> {
+pub(super) fn load_lvq4(
+    files: &segfiles::SegmentFiles,
+    i: usize,
+    dim: usize,
+    residual: bool,
+) -> Result<Lvq4> {
     let name = segfiles::lvq4_file(i);
     let (_, body) = segfiles::read_index_file(&files.dir, &name, segfiles::LVQ4_KIND)?;
     let path = files.dir.join(&name);

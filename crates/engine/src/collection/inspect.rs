@@ -1,6 +1,7 @@
 //! Inspection: collection info and the integrity check.
 
 use super::*;
+use crate::segment::ReducedCodes;
 
 /// Summary of a collection.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +34,7 @@ pub struct MemoryUsage {
     /// Vector data an unfiltered search reads: the codes a graph traverses and re-scores on,
     /// and the `f32` rows where a search reads them (exact search, graphs without codes,
     /// LVQ-8 and LVQ-4 re-scoring). LVQ-4x8 re-scores on its residual codes, so its `f32`
-    /// rows stay on disk, mapped but untouched.
+    /// rows stay on disk, mapped but untouched, and so do LeanVec's with LVQ-8 secondary codes.
     pub vector_bytes: u64,
     /// Graphs and sparse postings.
     pub index_bytes: u64,
@@ -52,6 +53,18 @@ impl Collection {
                     None => (0, true),
                     Some(Codes::Lvq8(c)) => (c.memory_bytes(), true),
                     Some(Codes::Lvq4(c)) => (c.memory_bytes(), !c.has_residual()),
+                    Some(Codes::LeanVec(l)) => {
+                        let primary = match &l.primary {
+                            ReducedCodes::Lvq8(c) => c.memory_bytes(),
+                            ReducedCodes::Lvq4(c) => c.memory_bytes(),
+                        };
+                        let projection = l.projection.dim() * l.projection.dims() * 4;
+                        let secondary = l.secondary.as_ref().map(Lvq8::memory_bytes);
+                        (
+                            primary + projection + secondary.unwrap_or(0),
+                            secondary.is_none(),
+                        )
+                    }
                 };
                 usage.vector_bytes += codes as u64 + if reads_rows { rows } else { 0 };
                 usage.index_bytes += graph.map_or(0, |g| g.graph.memory_bytes()) as u64;

@@ -74,7 +74,7 @@ impl Collection {
                 segfiles::read_deleted(&seg_dir, entry.deleted_gen, entry.rows)?
             };
             segfiles::remove_other_deleted(&seg_dir, entry.deleted_gen)?;
-            let graphs = load_graphs(name, &schema, &files, &shared.pool)?;
+            let graphs = load_graphs(name, dir, &schema, &files, &shared.pool)?;
             let postings = load_postings(name, &files)?;
             let fields = planner::load_fields(&files, &payload_indexes);
             let seg = Arc::new(Segment::sealed(

@@ -3,7 +3,7 @@
 use super::*;
 use crate::planner::Strategy;
 use crate::schema::Modifier;
-use crate::segment::SparseRows;
+use crate::segment::{LeanVecCodes, ReducedCodes, SparseRows};
 use quiver_index::hnsw::{Scorer, Traversal};
 use quiver_index::sparse::format::PostingsView;
 use quiver_index::sparse::{QueryTerm, maxscore};
@@ -410,7 +410,9 @@ impl<F: Fn(u32) -> bool> CodeSearch for ScanOnCodes<'_, F> {
 /// best [`rerank_count`] with the `f32` rows (`rows`); LVQ-4 traverses on its 4-bit codes and
 /// re-scores the whole beam (at least `ef`: 4-bit scores order it too loosely to keep only
 /// the best 2k, see the index crate's hnsw tests) with the `f32` rows, or, for LVQ-4x8, on
-/// its two-level codes.
+/// its two-level codes. LeanVec projects the query once, traverses on the codes of the
+/// projected rows and re-scores the whole beam at full dimension (the reduced scores miss
+/// whatever lies outside the projection, so they order the beam loosely too).
 fn on_codes(
     codes: &Codes,
     query: &[f32],
@@ -430,6 +432,47 @@ fn on_codes(
                 None => search.run(&approx, rows, rerank),
             }
         }
+        Codes::LeanVec(lean) => {
+            let reduced = lean.projection.project(query);
+            let rerank = rerank_count(k).max(ef);
+            match &lean.primary {
+                ReducedCodes::Lvq8(c) => rescore_leanvec(
+                    lean,
+                    &c.scorer(&reduced, metric),
+                    query,
+                    metric,
+                    rows,
+                    rerank,
+                    search,
+                ),
+                ReducedCodes::Lvq4(c) => rescore_leanvec(
+                    lean,
+                    &c.scorer(&reduced, metric),
+                    query,
+                    metric,
+                    rows,
+                    rerank,
+                    search,
+                ),
+            }
+        }
+    }
+}
+
+/// Runs `search` traversing on `approx` and re-scoring on LeanVec's secondary: its
+/// full-dimension LVQ-8 codes, or the `f32` rows.
+fn rescore_leanvec<A: Scorer>(
+    lean: &LeanVecCodes,
+    approx: &A,
+    query: &[f32],
+    metric: quiver_index::Metric,
+    rows: &DenseScorer,
+    rerank: usize,
+    search: &impl CodeSearch,
+) -> (Vec<Hit>, SearchStats) {
+    match &lean.secondary {
+        Some(full) => search.run(approx, &full.scorer(query, metric), rerank),
+        None => search.run(approx, rows, rerank),
     }
 }
 
