@@ -52,6 +52,7 @@ mod compaction;
 mod derived;
 mod durability;
 mod field_index;
+mod hybrid;
 mod inspect;
 mod maintenance;
 mod open;
