@@ -4,6 +4,7 @@ mod bench;
 mod bench_filters;
 mod demo;
 mod embed;
+mod hybrid;
 mod import;
 mod progress;
 mod search;

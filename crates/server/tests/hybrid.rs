@@ -33,7 +33,10 @@ impl Server {
         let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
             .await
             .unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     async fn ok(&self, method: Method, path: &str, body: Value) -> Value {
@@ -56,7 +59,10 @@ impl Server {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {v}");
         let message = v["status"]["error"].as_str().unwrap_or_default();
-        assert!(message.contains(needle), "{body}: `{message}` lacks `{needle}`");
+        assert!(
+            message.contains(needle),
+            "{body}: `{message}` lacks `{needle}`"
+        );
     }
 }
 
@@ -155,9 +161,7 @@ fn same(got: &[(u64, f64)], want: &[(u64, f64)], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?} vs {want:?}");
     for (g, w) in got.iter().zip(want) {
         assert!((g.1 - w.1).abs() < 1e-5, "{what}: {got:?} vs {want:?}");
-        let tied = want
-            .iter()
-            .any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-9);
+        let tied = want.iter().any(|o| o.0 == g.0 && (o.1 - w.1).abs() < 1e-9);
         assert!(tied, "{what}: {got:?} vs {want:?}");
     }
 }
@@ -218,7 +222,11 @@ async fn nested_prefetch_filters_and_rescoring() {
     let got = s
         .query(json!({"prefetch": [filtered, sparse()], "query": {"fusion": "rrf"}, "filter": g_in(&[1, 2])}))
         .await;
-    same(&got, &rrf(&lists, 2.0)[..10.min(rrf(&lists, 2.0).len())], "filters");
+    same(
+        &got,
+        &rrf(&lists, 2.0)[..10.min(rrf(&lists, 2.0).len())],
+        "filters",
+    );
     assert!(got.iter().all(|p| p.0 % 4 == 1 || p.0 % 4 == 2), "{got:?}");
 
     // Nested: DBSF of (RRF of dense and sparse) and a query on `r`, then re-scored on `d`.
@@ -264,8 +272,11 @@ async fn nested_prefetch_filters_and_rescoring() {
 #[tokio::test]
 async fn bad_hybrid_queries_are_400s_naming_the_position() {
     let s = server().await;
-    s.refused(json!({"query": {"fusion": "rrf"}}), "fusion needs `prefetch`")
-        .await;
+    s.refused(
+        json!({"query": {"fusion": "rrf"}}),
+        "fusion needs `prefetch`",
+    )
+    .await;
     s.refused(
         json!({"prefetch": [dense()], "query": {"fusion": "rrff"}}),
         "query.fusion: expected \"rrf\" or \"dbsf\"",

@@ -102,9 +102,10 @@ pub(super) fn fusion(o: &Map<String, Value>, at: &str) -> ApiResult<Fusion> {
             ))),
         };
     }
-    let rrf = o.get("rrf").and_then(Value::as_object).ok_or_else(|| {
-        bad("rrf: expected an object {\"k\": ..., \"weights\": [...]}")
-    })?;
+    let rrf = o
+        .get("rrf")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("rrf: expected an object {\"k\": ..., \"weights\": [...]}"))?;
     let mut k = DEFAULT_RRF_K;
     let mut weights = None;
     for (name, v) in rrf {
@@ -135,7 +136,9 @@ pub(super) fn fusion(o: &Map<String, Value>, at: &str) -> ApiResult<Fusion> {
                 weights = Some(w);
             }
             ("weights", v) => {
-                return Err(bad(&format!("rrf.weights: expected a list of numbers, got {v}")));
+                return Err(bad(&format!(
+                    "rrf.weights: expected a list of numbers, got {v}"
+                )));
             }
             (other, _) => {
                 return Err(bad(&format!(
@@ -192,7 +195,11 @@ pub(super) fn check_rank(
             if schema.vectors.contains_key(using) || schema.sparse_vectors.contains_key(using) {
                 Ok(())
             } else {
-                Err(convert::unknown_vector(&schema, using, &format!("{at}using")))
+                Err(convert::unknown_vector(
+                    &schema,
+                    using,
+                    &format!("{at}using"),
+                ))
             }
         }
         Some(Input::Fusion(f)) => {
@@ -232,9 +239,10 @@ pub(super) fn build(app: &App, c: &Collection, stage: Stage) -> ApiResult<QueryS
             nearest(&stage.using, QueryVector::Sparse(v))
         }
         Some(Input::Vector(doc @ VectorInput::Document { .. })) => {
-            let v = app.embed(vec![doc])?.pop().ok_or_else(|| {
-                ApiError::internal("Service internal error: embedding lost")
-            })?;
+            let v = app
+                .embed(vec![doc])?
+                .pop()
+                .ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?;
             nearest(&stage.using, QueryVector::Dense(v))
         }
         Some(Input::Point(id)) => {

@@ -270,7 +270,11 @@ pub(super) fn check_input(
 ) -> ApiResult<()> {
     let sparse = schema.sparse_vectors.contains_key(using);
     if !sparse && !schema.vectors.contains_key(using) {
-        return Err(convert::unknown_vector(schema, using, &format!("{at}using")));
+        return Err(convert::unknown_vector(
+            schema,
+            using,
+            &format!("{at}using"),
+        ));
     }
     let name = if using.is_empty() {
         "the unnamed vector".to_string()
