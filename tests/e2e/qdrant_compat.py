@@ -1104,10 +1104,132 @@ def scenario(client: QdrantClient, data: Data, label: str = "local",
         run.check_ranked("sparse by id", res,
                          reference(text[1], {k: v for k, v in text.items() if k != 1}, {}, limit=5))
         out["by_id"] = [point(p) for p in res]
+        hybrid_data.update(dense=dense, text=text, groups=groups, sv=sv)
+        return out
+
+    hybrid_data: dict[str, Any] = {}
+    run.step("sparse vectors (create, upsert, retrieve, query, idf)", sparse_vectors)
+
+    def hybrid_queries():
+        """Hybrid queries on the sparse collection: dense + sparse prefetch fused by RRF
+        (default k and k=10) and DBSF, a filter inside a prefetch and one above it, nested
+        prefetch, a re-score on the dense vector; each checked against fusion computed here
+        on exact prefetch results. The collection is dropped at the end."""
+        dense, text, groups, sv = (hybrid_data[k] for k in ("dense", "text", "groups", "sv"))
+        rng = np.random.default_rng(SEED + 2)
+        exact = models.SearchParams(exact=True)
+
+        def leaf_dense(q, g=None, limit=10):
+            scored = [(i, float(np.dot(dense[i].astype(np.float64), q)))
+                      for i in range(SPARSE_N) if g is None or groups[i] in g]
+            scored.sort(key=lambda t: (-t[1], t[0]))
+            return scored[:limit]
+
+        def leaf_text(q, g=None, limit=10):
+            qw = dict(zip(q[0], q[1]))
+            scored = []
+            for pid, (idx, vals) in text.items():
+                if g is not None and groups[pid] not in g:
+                    continue
+                shared = [qw[i] * v for i, v in zip(idx, vals) if i in qw]
+                if shared:
+                    scored.append((pid, float(sum(shared))))
+            scored.sort(key=lambda t: (-t[1], t[0]))
+            return scored[:limit]
+
+        def rrf(lists, k=2, limit=10):
+            fused: dict = {}
+            for lst in lists:
+                for pos, (pid, _) in enumerate(lst):
+                    fused[pid] = fused.get(pid, 0.0) + 1.0 / (pos + k)
+            return sorted(fused.items(), key=lambda t: -t[1])[:limit]
+
+        def dbsf(lists, limit=10):
+            fused: dict = {}
+            for lst in lists:
+                scores = np.array([s for _, s in lst])
+                if len(lst) == 1 or scores.std() == 0:
+                    norm = [0.5] * len(lst)
+                else:
+                    mu, sd = scores.mean(), scores.std(ddof=1)
+                    norm = ((scores - (mu - 3 * sd)) / (6 * sd)).tolist()
+                for (pid, _), x in zip(lst, norm):
+                    fused[pid] = fused.get(pid, 0.0) + x
+            return sorted(fused.items(), key=lambda t: -t[1])[:limit]
+
+        def pf_dense(q, g=None, limit=10):
+            f = qfilter({"must": [{"key": "g", "match": {"any": g}}]}) if g else None
+            return models.Prefetch(query=q.tolist(), using="dense", filter=f, limit=limit, params=exact)
+
+        def pf_text(q, g=None, limit=10):
+            f = qfilter({"must": [{"key": "g", "match": {"any": g}}]}) if g else None
+            return models.Prefetch(query=models.SparseVector(indices=q[0], values=q[1]),
+                                   using="text", filter=f, limit=limit)
+
+        out: dict[str, Any] = {}
+        for k in range(3):
+            qd, qt = rng.uniform(-1, 1, 4).round(4), sv(VOCAB)
+            lists = [leaf_dense(qd, limit=15), leaf_text(qt, limit=12)]
+            res = client.query_points(SPARSE, prefetch=[pf_dense(qd, limit=15), pf_text(qt, limit=12)],
+                                      query=models.FusionQuery(fusion=models.Fusion.RRF),
+                                      limit=8, with_payload=True).points
+            run.check_ranked(f"hybrid rrf {k}", res, rrf(lists, limit=8))
+            out[f"rrf_{k}"] = [point(p) for p in res]
+            res = client.query_points(SPARSE, prefetch=[pf_dense(qd, limit=15), pf_text(qt, limit=12)],
+                                      query=models.RrfQuery(rrf=models.Rrf(k=10)), limit=8).points
+            run.check_ranked(f"hybrid rrf k=10 {k}", res, rrf(lists, k=10, limit=8))
+            out[f"rrf_k10_{k}"] = [point(p) for p in res]
+            res = client.query_points(SPARSE, prefetch=[pf_dense(qd, limit=15), pf_text(qt, limit=12)],
+                                      query=models.FusionQuery(fusion=models.Fusion.DBSF),
+                                      limit=8, offset=2).points
+            run.check_ranked(f"hybrid dbsf {k}", res, dbsf(lists, limit=10)[2:])
+            out[f"dbsf_{k}"] = [point(p) for p in res]
+
+        # A filter inside one prefetch, another above both (it reaches every prefetch).
+        qd, qt = rng.uniform(-1, 1, 4).round(4), sv(VOCAB)
+        lists = [leaf_dense(qd, g=[1]), leaf_text(qt, g=[1, 3])]
+        res = client.query_points(SPARSE, prefetch=[pf_dense(qd, g=[0, 1]), pf_text(qt)],
+                                  query=models.FusionQuery(fusion=models.Fusion.RRF),
+                                  query_filter=qfilter({"must": [{"key": "g", "match": {"any": [1, 3]}}]}),
+                                  limit=10, with_payload=True).points
+        run.check_ranked("hybrid filters", res, rrf(lists))
+        run.check(all(p.payload["g"] in (1, 3) for p in res), "hybrid filter above prefetch ignored")
+        out["filters"] = [point(p) for p in res]
+
+        # Nested: DBSF of (RRF of dense and sparse) and a second dense query, then re-scored
+        # on the dense vector with a third.
+        q1, q2, q3 = (rng.uniform(-1, 1, 4).round(4) for _ in range(3))
+        qt = sv(VOCAB)
+        inner = models.Prefetch(prefetch=[pf_dense(q1, limit=20), pf_text(qt, limit=20)],
+                                query=models.FusionQuery(fusion=models.Fusion.RRF), limit=15)
+        nested = models.Prefetch(prefetch=[inner, pf_dense(q2, limit=10)],
+                                 query=models.FusionQuery(fusion=models.Fusion.DBSF), limit=12)
+        fused = dbsf([rrf([leaf_dense(q1, limit=20), leaf_text(qt, limit=20)], limit=15),
+                      leaf_dense(q2, limit=10)], limit=12)
+        res = client.query_points(SPARSE, prefetch=nested, query=models.FusionQuery(fusion=models.Fusion.RRF),
+                                  limit=12).points
+        run.check_ranked("hybrid nested", res, rrf([fused], limit=12))
+        out["nested"] = [point(p) for p in res]
+        candidates = {pid for pid, _ in fused}
+        rescored = sorted(((pid, float(np.dot(dense[pid].astype(np.float64), q3))) for pid in candidates),
+                          key=lambda t: (-t[1], t[0]))[:5]
+        res = client.query_points(SPARSE, prefetch=nested, query=q3.tolist(), using="dense",
+                                  limit=5, with_payload=True).points
+        run.check_ranked("hybrid re-score on dense", res, rescored)
+        out["rescore"] = [point(p) for p in res]
+
+        # Batch form.
+        reqs = [models.QueryRequest(prefetch=[pf_dense(q1), pf_text(qt)],
+                                    query=models.FusionQuery(fusion=models.Fusion.RRF), limit=4),
+                models.QueryRequest(prefetch=[pf_dense(q2), pf_text(qt)],
+                                    query=models.FusionQuery(fusion=models.Fusion.DBSF), limit=4)]
+        batch = client.query_batch_points(SPARSE, requests=reqs)
+        out["batch"] = [[point(p) for p in r.points] for r in batch]
+        run.check_ranked("hybrid batch rrf", batch[0].points, rrf([leaf_dense(q1), leaf_text(qt)], limit=4))
         out["delete"] = client.delete_collection(SPARSE)
         return out
 
-    run.step("sparse vectors (create, upsert, retrieve, query, idf)", sparse_vectors)
+    run.step("hybrid queries (prefetch, RRF, DBSF, nested, re-score)", hybrid_queries)
 
     # -- final state, delete collections --------------------------------------------------------
     run.step("get_collection (final)", info_both)

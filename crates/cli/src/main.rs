@@ -5,6 +5,7 @@ mod bench_filters;
 mod bench_multi;
 mod demo;
 mod embed;
+mod hybrid;
 mod import;
 mod progress;
 mod search;

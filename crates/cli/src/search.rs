@@ -1,7 +1,10 @@
 //! `quiver search`: one query, printed as a table or JSON.
 
+use crate::hybrid::{self, FusionArg};
 use anyhow::{Context, Result, bail};
-use quiver_engine::{QueryVector, Schema, SearchRequest, With};
+use quiver_engine::{
+    DEFAULT_RRF_K, HybridQuery, QueryStage, QueryVector, Schema, ScoredPoint, SearchRequest, With,
+};
 use quiver_formats::{Format, JsonFields, VectorReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -49,6 +52,24 @@ pub struct SearchArgs {
     /// Print how the filter is answered per segment (field indexes, strategy) to stderr.
     #[arg(long, requires = "filter")]
     pub explain: bool,
+    /// A hybrid query: one sub-query per `--prefetch NAME=QUERY` (NAME empty for the unnamed
+    /// vector; QUERY a dense vector as in --vector, a sparse one as
+    /// '{"indices": [...], "values": [...]}', or 'text:...' for a text vector's model).
+    /// Their results are fused by --fusion, or, when a main query is given (--vector,
+    /// --vector-file, --text on --vector-name), re-scored by it. --filter applies to every
+    /// prefetch. E.g. --prefetch 'dense=text:tree bark' --prefetch
+    /// 'words={"indices": [17, 90], "values": [1, 1]}' --fusion rrf.
+    #[arg(long, value_name = "NAME=QUERY")]
+    pub prefetch: Vec<String>,
+    /// How many results each --prefetch passes on to fusion or re-scoring.
+    #[arg(long, default_value_t = 50, requires = "prefetch")]
+    pub prefetch_limit: usize,
+    /// How to fuse the --prefetch results when there is no main query.
+    #[arg(long, value_enum, default_value_t = FusionArg::Rrf, requires = "prefetch")]
+    pub fusion: FusionArg,
+    /// The k of reciprocal rank fusion (Qdrant's default, 2: the first of a list adds 1/2).
+    #[arg(long, default_value_t = DEFAULT_RRF_K, requires = "prefetch")]
+    pub rrf_k: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -59,7 +80,7 @@ pub(crate) fn parse_filter(text: &str) -> Result<quiver_engine::Filter> {
     quiver_engine::Filter::parse(text).map_err(|e| anyhow::anyhow!("--filter: {e}"))
 }
 
-fn parse_inline(s: &str) -> Result<Vec<f32>> {
+pub(crate) fn parse_inline(s: &str) -> Result<Vec<f32>> {
     let t = s.trim();
     if t.starts_with('[') {
         let v: Vec<f64> =
@@ -127,6 +148,7 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         .sparse_vectors
         .get(&vector_name)
         .is_some_and(|k| k.bm25.is_some());
+    let main_query = a.vector.is_some() || a.vector_file.is_some() || a.text.is_some();
     let vector: QueryVector = match (&a.vector, &a.vector_file, &a.text) {
         (Some(v), _, _) => parse_inline(v)?.into(),
         (None, Some(f), _) => from_file(f, a.row)?.into(),
@@ -147,7 +169,10 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
             }
             v.into()
         }
-        (None, None, None) => bail!("give the query with --vector, --vector-file or --text"),
+        (None, None, None) if a.prefetch.is_empty() => {
+            bail!("give the query with --vector, --vector-file, --text or --prefetch")
+        }
+        (None, None, None) => QueryVector::Dense(Vec::new()),
     };
     if a.explain
         && let Some(f) = &filter
@@ -169,9 +194,36 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         offset: 0,
     };
     let t = Instant::now();
-    let hits = c.search(&req)?;
+    let hits = if a.prefetch.is_empty() {
+        c.search(&req)?
+    } else {
+        let prefetch = a
+            .prefetch
+            .iter()
+            .enumerate()
+            .map(|(n, spec)| hybrid::prefetch(&c, spec, n, a.prefetch_limit))
+            .collect::<Result<Vec<_>>>()?;
+        let mut root = match main_query {
+            true => QueryStage::nearest(&req.vector_name, req.vector, a.k).with_prefetch(prefetch),
+            false => QueryStage::fused(a.fusion.fusion(a.rrf_k), prefetch, a.k),
+        };
+        root.filter = req.filter;
+        root.score_threshold = req.score_threshold;
+        root.ef = req.ef;
+        c.query(&HybridQuery {
+            root,
+            offset: 0,
+            with: req.with,
+        })?
+    };
     let ms = t.elapsed().as_secs_f64() * 1e3;
-    if a.json {
+    print(&hits, a.json, ms);
+    Ok(())
+}
+
+/// Prints hits as JSON or as a table (the time to stderr).
+fn print(hits: &[ScoredPoint], json: bool, ms: f64) {
+    if json {
         let out: Vec<serde_json::Value> = hits
             .iter()
             .map(|h| {
@@ -211,5 +263,4 @@ pub fn run(data: &Path, a: SearchArgs) -> Result<()> {
         }
         eprintln!("{} result(s) in {ms:.2} ms", hits.len());
     }
-    Ok(())
 }

@@ -25,6 +25,8 @@ mod bm25;
 mod collection;
 mod database;
 mod error;
+mod fusion;
+mod hybrid;
 mod ops;
 mod planner;
 mod point;
@@ -40,6 +42,8 @@ pub use collection::{
 };
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};
+pub use fusion::DEFAULT_RRF_K;
+pub use hybrid::{Fusion, HybridQuery, QueryStage, Rank};
 pub use point::{
     DEFAULT_EF, OrderValue, Payload, Point, QueryVector, Record, ScoredPoint, ScrollPage,
     SearchRequest, SparseVector, With,

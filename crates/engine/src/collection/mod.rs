@@ -53,6 +53,7 @@ mod compaction;
 mod derived;
 mod durability;
 mod field_index;
+mod hybrid;
 mod inspect;
 mod leanvec;
 mod maintenance;

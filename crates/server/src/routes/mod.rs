@@ -2,6 +2,7 @@
 
 pub mod aliases;
 pub mod collections;
+mod hybrid;
 pub mod points;
 pub mod query;
 pub mod scroll;

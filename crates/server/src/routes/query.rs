@@ -5,15 +5,16 @@ use crate::app::{App, AppState};
 use crate::convert::{self, Loose, PayloadSelector, ScoredJson, VectorInput, VectorSelector};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Body, Reply, Started};
+use crate::routes::hybrid::{self, Stage};
 use crate::routes::points::ReadParams;
 use axum::extract::{Path, Query, State};
-use quiver_engine::{Collection, PointId, QueryVector, SearchRequest, With};
+use quiver_engine::{Collection, Fusion, HybridQuery, PointId, QueryVector, SearchRequest, With};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The largest `limit + offset` a query may ask for.
-const MAX_RESULTS: usize = 100_000;
+pub(super) const MAX_RESULTS: usize = 100_000;
 
 /// Queries asking for at most this many results (limit + offset) may run on the async
 /// worker (see `answer`).
@@ -23,8 +24,8 @@ const SHORT_QUERY_RESULTS: usize = 1_000;
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
-    hnsw_ef: Option<usize>,
-    exact: Option<bool>,
+    pub(super) hnsw_ef: Option<usize>,
+    pub(super) exact: Option<bool>,
     quantization: Option<Value>,
     indexed_only: Option<bool>,
     acorn: Option<Value>,
@@ -36,6 +37,8 @@ pub struct Params {
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     shard_key: Option<Value>,
+    /// `Prefetch`es: one object or a list, nested (see `hybrid.rs`).
+    #[schema(value_type = Option<Object>)]
     prefetch: Option<Value>,
     #[schema(value_type = Option<Object>)]
     query: Option<Loose>,
@@ -86,6 +89,8 @@ struct Points {
 
 /// What a query asks for, checked and ready to run.
 struct Plan {
+    /// The sub-queries whose results `input` ranks (a hybrid query); empty for a plain one.
+    prefetch: Vec<Stage>,
     input: Option<Input>,
     using: String,
     filter: Option<Value>,
@@ -102,10 +107,13 @@ trait Planned {
     fn plan(self, at: &str) -> ApiResult<Plan>;
 }
 
-enum Input {
+#[derive(Debug)]
+pub(super) enum Input {
     Vector(VectorInput),
     /// The stored vector of this point; the point itself is left out of the results.
     Point(PointId),
+    /// Fuse the ranked lists of the prefetches.
+    Fusion(Fusion),
 }
 
 fn unsupported(at: &str, what: &str) -> ApiError {
@@ -114,7 +122,7 @@ fn unsupported(at: &str, what: &str) -> ApiError {
     ))
 }
 
-fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
+pub(super) fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
     match v {
         Value::Number(_) | Value::String(_) => Ok(Input::Point(convert::point_id(v, at)?)),
         Value::Object(o) if o.len() == 1 && o.contains_key("nearest") => {
@@ -132,8 +140,10 @@ fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
         Value::Object(o) if o.len() == 1 => {
             let which = o.keys().next().map_or("", String::as_str);
             match which {
-                "recommend" | "discover" | "context" | "order_by" | "fusion" | "rrf"
-                | "formula" | "sample" => Err(unsupported(at, &format!("the `{which}` query"))),
+                "fusion" | "rrf" => Ok(Input::Fusion(hybrid::fusion(o, at)?)),
+                "recommend" | "discover" | "context" | "order_by" | "formula" | "sample" => {
+                    Err(unsupported(at, &format!("the `{which}` query")))
+                }
                 _ => Ok(Input::Vector(convert::vector_input(v, at)?)),
             }
         }
@@ -144,12 +154,7 @@ fn query_input(v: &Value, at: &str) -> ApiResult<Input> {
 impl Planned for QueryRequest {
     fn plan(self, at: &str) -> ApiResult<Plan> {
         let _ = (&self.shard_key,);
-        if self.prefetch.as_ref().is_some_and(|v| !v.is_null()) {
-            return Err(unsupported(
-                &format!("{at}prefetch"),
-                "prefetch (hybrid queries)",
-            ));
-        }
+        let prefetch = hybrid::parse_prefetch(self.prefetch, &format!("{at}prefetch"))?;
         if self.lookup_from.as_ref().is_some_and(|v| !v.is_null()) {
             return Err(unsupported(&format!("{at}lookup_from"), "lookup_from"));
         }
@@ -159,6 +164,7 @@ impl Planned for QueryRequest {
             None => None,
         };
         Ok(Plan {
+            prefetch,
             input,
             using: self.using.unwrap_or_default(),
             filter: self.filter.filter(|v| !v.is_null()),
@@ -209,6 +215,7 @@ impl Planned for OldSearch {
             ),
         };
         Ok(Plan {
+            prefetch: Vec::new(),
             input: Some(Input::Vector(vector)),
             using,
             filter: self.filter.filter(|v| !v.is_null()),
@@ -234,34 +241,7 @@ impl Plan {
             &self.params.acorn,
             &self.params.idf,
         );
-        let schema = c.schema();
-        let sparse = schema.sparse_vectors.contains_key(&self.using);
-        if !sparse && !schema.vectors.contains_key(&self.using) {
-            return Err(convert::unknown_vector(
-                &schema,
-                &self.using,
-                &format!("{at}using"),
-            ));
-        }
-        // The query's form must be the vector's: a sparse vector only searches a sparse one.
-        let name = if self.using.is_empty() {
-            "the unnamed vector".to_string()
-        } else {
-            format!("vector `{}`", self.using)
-        };
-        match &self.input {
-            Some(Input::Vector(VectorInput::Sparse(_) | VectorInput::Bm25(_))) if !sparse => {
-                return Err(ApiError::bad_request(format!(
-                    "Wrong input: {at}query: a sparse query ({{\"indices\", \"values\"}}) cannot search {name}, which is dense; give `using` the name of a sparse vector"
-                )));
-            }
-            Some(Input::Vector(VectorInput::Dense(_) | VectorInput::Document { .. })) if sparse => {
-                return Err(ApiError::bad_request(format!(
-                    "Wrong input: {at}query: {name} is sparse: query it with {{\"indices\": [...], \"values\": [...]}}"
-                )));
-            }
-            _ => {}
-        }
+        hybrid::check_rank(c, self.input.as_ref(), &self.prefetch, &self.using, at)?;
         convert::check_vector_names(&c.schema(), &self.vectors, &format!("{at}with_vector"))?;
         if self.limit.saturating_add(self.offset) > MAX_RESULTS {
             return Err(ApiError::bad_request(format!(
@@ -276,7 +256,51 @@ impl Plan {
                 "Wrong input: {at}params.hnsw_ef must be at least 1"
             )));
         }
-        Ok(())
+        self.prefetch.iter().try_for_each(|p| hybrid::check(p, c))
+    }
+}
+
+/// Checks that vector `using` exists and that `input` has its form (a sparse query only
+/// searches a sparse vector, and the reverse); `at` prefixes the members named.
+pub(super) fn check_input(
+    schema: &quiver_engine::Schema,
+    using: &str,
+    input: &Input,
+    at: &str,
+) -> ApiResult<()> {
+    let sparse = schema.sparse_vectors.contains_key(using);
+    if !sparse && !schema.vectors.contains_key(using) {
+        return Err(convert::unknown_vector(
+            schema,
+            using,
+            &format!("{at}using"),
+        ));
+    }
+    let name = if using.is_empty() {
+        "the unnamed vector".to_string()
+    } else {
+        format!("vector `{using}`")
+    };
+    match input {
+        Input::Vector(VectorInput::Sparse(_) | VectorInput::Bm25(_)) if !sparse => {
+            Err(ApiError::bad_request(format!(
+                "Wrong input: {at}query: a sparse query ({{\"indices\", \"values\"}}) cannot search {name}, which is dense; give `using` the name of a sparse vector"
+            )))
+        }
+        Input::Vector(VectorInput::Dense(_) | VectorInput::Document { .. }) if sparse => {
+            Err(ApiError::bad_request(format!(
+                "Wrong input: {at}query: {name} is sparse: query it with {{\"indices\": [...], \"values\": [...]}}"
+            )))
+        }
+        Input::Vector(VectorInput::Dense(v)) => match schema.vectors.get(using) {
+            Some(kind) if kind.dim() != v.len() => Err(ApiError::bad_request(format!(
+                "Wrong input: {at}query: a vector of dimension {} for {name}, which has dimension {}",
+                v.len(),
+                kind.dim()
+            ))),
+            _ => Ok(()),
+        },
+        _ => Ok(()),
     }
 }
 
@@ -299,16 +323,24 @@ fn run(app: &App, c: &Collection, plans: Vec<Plan>) -> ApiResult<Vec<Vec<ScoredJ
     }
     let mut out = Vec::with_capacity(plans.len());
     for (plan, embedded) in plans.into_iter().zip(embedded) {
-        out.push(run_one(c, plan, embedded)?);
+        out.push(run_one(app, c, plan, embedded)?);
     }
     Ok(out)
 }
 
-fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<Vec<ScoredJson>> {
+fn run_one(
+    app: &App,
+    c: &Collection,
+    plan: Plan,
+    embedded: Option<Vec<f32>>,
+) -> ApiResult<Vec<ScoredJson>> {
     let with = With {
         payload: plan.payload.wanted(),
         vectors: plan.vectors.wanted(),
     };
+    if !plan.prefetch.is_empty() {
+        return run_hybrid(app, c, plan, embedded, with);
+    }
     let mut filter = plan.filter.clone();
     let vector = match plan.input {
         None => return scroll_as_query(c, &plan, with),
@@ -324,34 +356,12 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
             embedded.ok_or_else(|| ApiError::internal("Service internal error: embedding lost"))?,
         ),
         Some(Input::Point(id)) => {
-            let mut records = c.retrieve(&[id], With::ALL)?;
-            let record = records.pop().ok_or_else(|| {
-                ApiError::not_found(format!("Not found: No point with id {id} found"))
-            })?;
-            let dense = record
-                .vectors
-                .and_then(|mut v| v.remove(&plan.using))
-                .map(QueryVector::Dense);
-            // A point without a sparse vector has none stored (it is empty).
-            let sparse = || {
-                record
-                    .sparse
-                    .and_then(|mut v| v.remove(&plan.using))
-                    .map(QueryVector::Sparse)
-            };
-            let v = dense.or_else(sparse).ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "Not found: point {id} has no vector `{}`",
-                    plan.using
-                ))
-            })?;
-            let not_itself = json!({"has_id": [convert::id_json(id)]});
-            filter = Some(match filter {
-                Some(f) => json!({"must": [f], "must_not": [not_itself]}),
-                None => json!({"must_not": [not_itself]}),
-            });
+            let (v, f) = point_query(c, id, &plan.using, filter)?;
+            filter = f;
             v
         }
+        // Refused by `check_rank`: fusion needs prefetches.
+        Some(Input::Fusion(_)) => return Ok(Vec::new()),
     };
     let filter = convert::filter(filter.as_ref(), "filter")?;
     let mut req = SearchRequest::new(Vec::new(), plan.limit);
@@ -367,6 +377,77 @@ fn run_one(c: &Collection, plan: Plan, embedded: Option<Vec<f32>>) -> ApiResult<
     Ok(hits
         .into_iter()
         .map(|h| convert::scored_json(&c.schema(), h, &plan.payload, &plan.vectors))
+        .collect())
+}
+
+/// The stored vector `using` of point `id` to query with, and `filter` extended to leave
+/// the point itself out of the results.
+pub(super) fn point_query(
+    c: &Collection,
+    id: PointId,
+    using: &str,
+    filter: Option<Value>,
+) -> ApiResult<(QueryVector, Option<Value>)> {
+    let mut records = c.retrieve(&[id], With::ALL)?;
+    let record = records
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("Not found: No point with id {id} found")))?;
+    let dense = record
+        .vectors
+        .and_then(|mut v| v.remove(using))
+        .map(QueryVector::Dense);
+    // A point without a sparse vector has none stored (it is empty).
+    let sparse = || {
+        record
+            .sparse
+            .and_then(|mut v| v.remove(using))
+            .map(QueryVector::Sparse)
+    };
+    let v = dense.or_else(sparse).ok_or_else(|| {
+        ApiError::not_found(format!("Not found: point {id} has no vector `{using}`"))
+    })?;
+    let not_itself = json!({"has_id": [convert::id_json(id)]});
+    let filter = match filter {
+        Some(f) => json!({"must": [f], "must_not": [not_itself]}),
+        None => json!({"must_not": [not_itself]}),
+    };
+    Ok((v, Some(filter)))
+}
+
+/// A query with prefetch: the plan as the root of a query tree (its document, if any,
+/// already `embedded`).
+fn run_hybrid(
+    app: &App,
+    c: &Collection,
+    plan: Plan,
+    embedded: Option<Vec<f32>>,
+    with: With,
+) -> ApiResult<Vec<ScoredJson>> {
+    let input = match (plan.input, embedded) {
+        (Some(Input::Vector(VectorInput::Document { .. })), Some(v)) => {
+            Some(Input::Vector(VectorInput::Dense(v)))
+        }
+        (input, _) => input,
+    };
+    let root = Stage {
+        prefetch: plan.prefetch,
+        input,
+        using: plan.using,
+        filter: plan.filter,
+        params: plan.params,
+        score_threshold: plan.score_threshold,
+        limit: plan.limit,
+        at: String::new(),
+    };
+    let q = HybridQuery {
+        root: hybrid::build(app, c, root)?,
+        offset: plan.offset,
+        with,
+    };
+    let schema = c.schema();
+    Ok(c.query(&q)?
+        .into_iter()
+        .map(|h| convert::scored_json(&schema, h, &plan.payload, &plan.vectors))
         .collect())
 }
 
@@ -417,6 +498,7 @@ async fn answer(
         && plans.iter().all(|p| {
             !p.params.exact.unwrap_or(false)
                 && p.limit.saturating_add(p.offset) <= SHORT_QUERY_RESULTS
+                && p.prefetch.is_empty()
                 && !matches!(
                     p.input,
                     Some(Input::Vector(

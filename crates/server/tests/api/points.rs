@@ -100,7 +100,7 @@ async fn bad_queries_and_filters_are_400() {
         "sentence-transformers/all-MiniLM-L6-v2",
     )
     .await;
-    q(r#"{"query": {"fusion": "rrf"}}"#, "not supported").await;
+    q(r#"{"query": {"fusion": "rrf"}}"#, "fusion needs `prefetch`").await;
     q(r#"{"query": [1, 0, 0], "limit": -1}"#, "limit").await;
     s.fails(
         Method::POST,
