@@ -68,7 +68,7 @@ mod write;
 
 pub use compaction::CompactionReport;
 pub use durability::Durability;
-pub use inspect::{CollectionInfo, SegmentInfo};
+pub use inspect::{CollectionInfo, MaintenanceStatus, SegmentInfo};
 use maintenance::Signal;
 use settings::Settings;
 use snapshot::{ReadState, Readers, Snapshot};
