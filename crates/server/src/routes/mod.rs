@@ -2,6 +2,7 @@
 
 pub mod aliases;
 pub mod collections;
+pub mod inspect;
 pub mod points;
 pub mod query;
 pub mod scroll;
