@@ -454,7 +454,7 @@ async function pageBrowse(name) {
   const results = h('div', { id: 'results', 'aria-live': 'polite' });
   let next = null;
   let filter;
-  /** The payload keys the table shows (the first page's first six). */
+  /** The payload keys the table shows (chosen from the first page). */
   let shownKeys = [];
   const form = h('form', { class: 'card', id: 'scroll-form' },
     editor.node,
@@ -506,8 +506,11 @@ async function pageBrowse(name) {
   if (filter !== null) load(null);
 
   function pointTable(collection, points) {
-    const keys = [];
-    for (const p of points) for (const k of Object.keys(p.payload || {})) if (!keys.includes(k) && keys.length < 6) keys.push(k);
+    // Up to eight payload keys of the first page; a text-like key first, since it says most.
+    const seen = [];
+    for (const p of points) for (const k of Object.keys(p.payload || {})) if (!seen.includes(k)) seen.push(k);
+    const first = seen.filter((k) => ['text', 'title', 'name'].includes(k));
+    const keys = [...first, ...seen.filter((k) => !first.includes(k))].slice(0, 8);
     shownKeys = keys;
     return h('div', { class: 'scroll-x card' }, h('table', { id: 'points' },
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Id'), keys.map((k) => h('th', { scope: 'col' }, k)))),

@@ -51,7 +51,13 @@ fn server() -> Server {
 }
 
 impl Server {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, key: Option<&str>) -> Answer {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(k) = key {
             req = req.header("api-key", k);
@@ -108,12 +114,16 @@ async fn the_page_and_its_files_need_no_key_and_load_nothing_else() {
     let page = s.call(Method::GET, "/dashboard", None, None).await.text;
     assert!(page.contains("/dashboard/app.js") && page.contains("/dashboard/style.css"));
 
-    let missing = s.call(Method::GET, "/dashboard/secrets.json", None, None).await;
+    let missing = s
+        .call(Method::GET, "/dashboard/secrets.json", None, None)
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert!(missing.json()["status"]["error"]
-        .as_str()
-        .unwrap()
-        .contains("secrets.json"));
+    assert!(
+        missing.json()["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("secrets.json")
+    );
     // Only the dashboard is open: the API next to it still wants a key.
     for path in ["/dashboardx", "/collections", "/quiver/access"] {
         let a = s.call(Method::GET, path, None, None).await;
@@ -128,7 +138,9 @@ async fn access_tells_the_keys_apart() {
     assert_eq!(rw, json!({"access": "read-write", "keys_required": true}));
     let ro = s.ok(Method::GET, "/quiver/access", None, RO).await;
     assert_eq!(ro["access"], "read-only");
-    let wrong = s.call(Method::GET, "/quiver/access", None, Some("nope")).await;
+    let wrong = s
+        .call(Method::GET, "/quiver/access", None, Some("nope"))
+        .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
 
     // Without keys everyone may write.
@@ -197,7 +209,10 @@ async fn collection_details_show_segments_memory_and_maintenance() {
     assert_eq!(segments.len(), 1);
     let seg = &segments[0];
     assert_eq!(seg["sealed"], false);
-    assert_eq!((seg["rows"].as_u64(), seg["deleted"].as_u64()), (Some(3), Some(1)));
+    assert_eq!(
+        (seg["rows"].as_u64(), seg["deleted"].as_u64()),
+        (Some(3), Some(1))
+    );
     assert_eq!(seg["graphs"], 0);
     // Three rows of 3 floats at least, all in memory: nothing is sealed yet.
     let bytes = seg["bytes"].as_u64().unwrap();
@@ -212,7 +227,9 @@ async fn collection_details_show_segments_memory_and_maintenance() {
     );
     assert!(d["last_seq"].as_u64().unwrap() >= 2, "{d}");
 
-    let missing = s.call(Method::GET, "/quiver/collections/nope", None, Some(RO)).await;
+    let missing = s
+        .call(Method::GET, "/quiver/collections/nope", None, Some(RO))
+        .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
 }
 
