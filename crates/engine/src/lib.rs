@@ -37,8 +37,8 @@ mod update;
 
 pub use aliases::{ALIASES_KIND, AliasAction};
 pub use collection::{
-    Collection, CollectionInfo, CompactionReport, Durability, MemoryUsage, RecoveryReport,
-    SegmentInfo,
+    Collection, CollectionInfo, CompactionReport, Durability, MaintenanceStatus, MemoryUsage,
+    RecoveryReport, SegmentInfo,
 };
 pub use database::{DATA_DIR_KIND, Database, DatabaseOptions};
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! API keys, as in Qdrant: the `api-key` header or `Authorization: Bearer <key>`. With a
 //! read-write key configured every request needs a key (health probes excepted); the
-//! read-only key may only read.
+//! read-only key may only read. The dashboard's static files need no key: they hold no data,
+//! and the page sends the key the user types with each API call.
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -15,8 +16,9 @@ pub struct Keys {
     pub read_only: Option<String>,
 }
 
+/// What a request may do; the check leaves it in the request's extensions for handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub enum Access {
     ReadWrite,
     ReadOnly,
 }
@@ -40,7 +42,7 @@ impl Keys {
         }
     }
 
-    fn enabled(&self) -> bool {
+    pub fn enabled(&self) -> bool {
         self.read_write.is_some() || self.read_only.is_some()
     }
 }
@@ -57,6 +59,11 @@ fn is_probe(path: &str) -> bool {
     matches!(path, "/" | "/healthz" | "/livez" | "/readyz")
 }
 
+/// The dashboard's page and static files (`crate::dashboard`).
+fn is_dashboard(path: &str) -> bool {
+    path == "/dashboard" || path.starts_with("/dashboard/")
+}
+
 /// Whether a request only reads. Reads that take a body are POSTs in Qdrant's API.
 pub fn is_read(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD {
@@ -64,6 +71,11 @@ pub fn is_read(method: &Method, path: &str) -> bool {
     }
     if method != Method::POST {
         return false;
+    }
+    if let Some(rest) = path.strip_prefix("/quiver/collections/") {
+        return rest
+            .split_once('/')
+            .is_some_and(|(_, tail)| tail == "explain");
     }
     let Some(rest) = path.strip_prefix("/collections/") else {
         return false;
@@ -83,8 +95,9 @@ pub fn is_read(method: &Method, path: &str) -> bool {
     )
 }
 
-pub async fn check(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if !app.keys.enabled() || is_probe(req.uri().path()) {
+pub async fn check(State(app): State<AppState>, mut req: Request, next: Next) -> Response {
+    if !app.keys.enabled() || is_probe(req.uri().path()) || is_dashboard(req.uri().path()) {
+        req.extensions_mut().insert(Access::ReadWrite);
         return next.run(req).await;
     }
     let headers = req.headers();
@@ -117,7 +130,10 @@ pub async fn check(State(app): State<AppState>, req: Request, next: Next) -> Res
             ),
         )
         .into_response(),
-        Some(_) => next.run(req).await,
+        Some(access) => {
+            req.extensions_mut().insert(access);
+            next.run(req).await
+        }
     }
 }
 
@@ -135,6 +151,9 @@ mod tests {
         assert!(!is_read(&Method::POST, "/collections/a/points/payload"));
         assert!(!is_read(&Method::POST, "/collections/aliases"));
         assert!(!is_read(&Method::DELETE, "/collections/a"));
+        assert!(is_read(&Method::POST, "/quiver/collections/a/explain"));
+        assert!(!is_read(&Method::POST, "/quiver/collections/a/b/explain"));
+        assert!(!is_read(&Method::DELETE, "/quiver/collections/a"));
     }
 
     #[test]

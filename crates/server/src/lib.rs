@@ -10,6 +10,7 @@ mod app;
 mod auth;
 mod bm25;
 mod convert;
+mod dashboard;
 mod error;
 mod json;
 mod metrics;
@@ -30,7 +31,7 @@ use axum::routing::get;
 use error::ApiError;
 use quiver_embed_api::TextEmbedder;
 use quiver_engine::Database;
-use routes::{aliases, collections, points, query, scroll, service};
+use routes::{aliases, collections, inspect, points, query, scroll, service};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,6 +99,7 @@ pub enum ServerError {
         (name = "aliases", description = "Collection aliases"),
         (name = "points", description = "Writes, retrieval, scroll and count"),
         (name = "search", description = "Nearest-neighbour queries"),
+        (name = "quiver", description = "Quiver's own read-only endpoints: segments, explain, key access"),
     )
 )]
 struct ApiDoc;
@@ -144,6 +146,9 @@ pub fn router(db: Arc<Database>, options: &ServerOptions) -> Router {
         .routes(routes!(query::search_batch))
         .routes(routes!(query::query))
         .routes(routes!(query::query_batch))
+        .routes(routes!(inspect::collection))
+        .routes(routes!(inspect::explain))
+        .routes(routes!(inspect::access))
         .split_for_parts();
     let api = Arc::new(serde_json::to_value(&api).unwrap_or_default());
     routes
@@ -154,6 +159,7 @@ pub fn router(db: Arc<Database>, options: &ServerOptions) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -25,6 +25,22 @@ pub struct SegmentInfo {
     pub sealed: bool,
     pub rows: u64,
     pub deleted: u64,
+    /// The mutable segment: bytes held in memory (what the seal threshold measures). A sealed
+    /// segment: bytes of its dense vectors, memory-mapped.
+    pub bytes: u64,
+    /// Dense vectors of the segment that have a graph (the mutable segment has none).
+    pub graphs: usize,
+}
+
+/// What the maintenance thread is doing, read without waiting for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceStatus {
+    /// Segments frozen and waiting for their seal (writers wait once there are too many).
+    pub frozen: usize,
+    /// A round of sealing or merging is running now.
+    pub working: bool,
+    /// Why the collection stopped accepting writes, if a write failed.
+    pub failed: Option<String>,
 }
 
 /// Memory that a collection's searches read, by what holds it (`quiver bench` prints it as
@@ -100,6 +116,8 @@ impl Collection {
                     sealed: !s.is_mutable(),
                     rows: s.rows() as u64,
                     deleted: s.deleted.count() as u64,
+                    bytes: s.bytes(),
+                    graphs: s.graphs.iter().flatten().count(),
                 })
                 .collect(),
             disk_bytes: qfs::disk_usage(&self.dir)?,
@@ -107,6 +125,15 @@ impl Collection {
             last_seq: self.wal.last_seq(),
             payload_indexes: self.payload_indexes.read().clone(),
         })
+    }
+
+    /// The maintenance thread's state, from counters it keeps (no lock it holds is taken).
+    pub fn maintenance_status(&self) -> MaintenanceStatus {
+        MaintenanceStatus {
+            frozen: self.signal.frozen.load(Ordering::Acquire),
+            working: self.signal.working(),
+            failed: self.failed.lock().clone(),
+        }
     }
 
     /// Checks internal consistency: every live row's id maps to it, every mapped id is live

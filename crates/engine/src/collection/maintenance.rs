@@ -41,6 +41,11 @@ impl Signal {
         self.room.notify_all();
     }
 
+    /// Whether a round of maintenance is running now.
+    pub(super) fn working(&self) -> bool {
+        self.working.load(Ordering::Acquire)
+    }
+
     pub(super) fn drained(&self) {
         let _flags = self.flags.lock();
         self.room.notify_all();

@@ -73,7 +73,7 @@ mod write;
 
 pub use compaction::CompactionReport;
 pub use durability::Durability;
-pub use inspect::{CollectionInfo, MemoryUsage, SegmentInfo};
+pub use inspect::{CollectionInfo, MaintenanceStatus, MemoryUsage, SegmentInfo};
 use maintenance::Signal;
 use settings::Settings;
 use snapshot::{ReadState, Readers, Snapshot};

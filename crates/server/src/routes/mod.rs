@@ -3,6 +3,7 @@
 pub mod aliases;
 pub mod collections;
 mod hybrid;
+pub mod inspect;
 pub mod points;
 pub mod query;
 pub mod scroll;
