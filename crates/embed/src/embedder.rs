@@ -202,18 +202,7 @@ impl Embedder {
         let tokens = tokenized.iter().map(|t| t.ids.len()).sum();
         let batches = length_sorted_batches(&tokenized, self.options.batch_size);
         let dim = self.dim();
-        let results: Vec<Result<Vec<f32>, Error>> = self.pool.install(|| {
-            batches
-                .par_iter()
-                .map(|batch| {
-                    let seqs: Vec<&[u32]> = batch
-                        .iter()
-                        .filter_map(|&i| tokenized.get(i).map(|t| t.ids.as_slice()))
-                        .collect();
-                    self.bert.embed_batch(&seqs)
-                })
-                .collect()
-        });
+        let results = self.run_batches(&tokenized, &batches, |seqs| self.bert.embed_batch(seqs));
         let mut vectors = vec![0.0f32; texts.len() * dim];
         for (batch, rows) in batches.iter().zip(results) {
             for (&i, row) in batch.iter().zip(rows?.chunks_exact(dim)) {
@@ -230,6 +219,31 @@ impl Embedder {
         })
     }
 
+    /// Runs `model` on each batch of token sequences in the embedder's pool, one result per
+    /// batch in batch order.
+    fn run_batches<F>(
+        &self,
+        tokenized: &[Tokenized],
+        batches: &[Vec<usize>],
+        model: F,
+    ) -> Vec<Result<Vec<f32>, Error>>
+    where
+        F: Fn(&[&[u32]]) -> Result<Vec<f32>, Error> + Sync,
+    {
+        self.pool.install(|| {
+            batches
+                .par_iter()
+                .map(|batch| {
+                    let seqs: Vec<&[u32]> = batch
+                        .iter()
+                        .filter_map(|&i| tokenized.get(i).map(|t| t.ids.as_slice()))
+                        .collect();
+                    model(&seqs)
+                })
+                .collect()
+        })
+    }
+
     /// Every token's output vector (late interaction): per text, its tokens (`[CLS]` … `[SEP]`
     /// included, truncated to the window as [`Embedder::embed`] does) × [`Embedder::dim`]
     /// values, row-major, not normalised. [`Embedder::embed`]'s vector is their normalised
@@ -238,18 +252,7 @@ impl Embedder {
         let tokenized = self.tokenize(texts)?;
         let batches = length_sorted_batches(&tokenized, self.options.batch_size);
         let dim = self.dim();
-        let results: Vec<Result<Vec<f32>, Error>> = self.pool.install(|| {
-            batches
-                .par_iter()
-                .map(|batch| {
-                    let seqs: Vec<&[u32]> = batch
-                        .iter()
-                        .filter_map(|&i| tokenized.get(i).map(|t| t.ids.as_slice()))
-                        .collect();
-                    self.bert.token_batch(&seqs)
-                })
-                .collect()
-        });
+        let results = self.run_batches(&tokenized, &batches, |seqs| self.bert.token_batch(seqs));
         let mut out = vec![Vec::new(); texts.len()];
         for (batch, values) in batches.iter().zip(results) {
             let values = values?;

@@ -363,13 +363,7 @@ impl Projection {
     /// Parses [`Projection::to_bytes`]: every size and value checked, so damaged bytes give
     /// an error, never a panic.
     pub fn from_bytes(bytes: &[u8]) -> Result<Projection, String> {
-        let word = |at: usize| -> Result<u32, String> {
-            bytes
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
-                .ok_or_else(|| format!("truncated at byte {at}"))
-        };
+        let word = |at: usize| crate::word_at(bytes, at);
         let (dim, dims) = (word(0)? as usize, word(4)? as usize);
         if dims == 0 || dims > dim {
             return Err(format!(

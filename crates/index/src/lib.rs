@@ -18,6 +18,16 @@ pub mod sparse;
 
 pub use metric::Metric;
 
+/// The little-endian `u32` at byte `at` of a code file's bytes, or an error naming the byte
+/// (the header reader of every `from_bytes` here).
+pub(crate) fn word_at(bytes: &[u8], at: usize) -> Result<u32, String> {
+    at.checked_add(4)
+        .and_then(|end| bytes.get(at..end))
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes)
+        .ok_or_else(|| format!("truncated at byte {at}"))
+}
+
 /// The most rows an index holds: rows are addressed by `u32` offsets, and `u32::MAX` itself
 /// stays free (the HNSW format writes it for "no entry point").
 pub const MAX_ROWS: usize = u32::MAX as usize;

@@ -179,13 +179,7 @@ impl Lvq8 {
     /// Parses [`Lvq8::to_bytes`]; every size is checked, so damaged bytes give an error,
     /// never a panic or a scorer reading out of bounds.
     pub fn from_bytes(bytes: &[u8]) -> Result<Lvq8, String> {
-        let word = |at: usize| -> Result<u32, String> {
-            bytes
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes)
-                .ok_or_else(|| format!("truncated at byte {at}"))
-        };
+        let word = |at: usize| crate::word_at(bytes, at);
         let dim = word(0)? as usize;
         let n = word(4)? as usize;
         if dim == 0 {
